@@ -1,0 +1,39 @@
+//! Usher's host cache: one SQLite file that the daemon publishes atomically and the NSS and PAM
+//! modules read.
+//!
+//! The file is a snapshot. It is built beside the published path, fsynced and renamed over it, and
+//! never modified after that. Readers open it read-only with `immutable=1`, so they take no locks,
+//! never write a `-journal`/`-shm` file and cannot see a half-written state; a reader notices a newer
+//! snapshot by the path's inode and reopens.
+
+mod reader;
+mod schema;
+mod snapshot;
+mod writer;
+
+pub use reader::{Account, Counts, GroupEntry, PasswdEntry, Reader};
+pub use schema::SCHEMA_VERSION;
+pub use snapshot::{Group, Meta, Snapshot, User};
+pub use writer::{publish, remove_stale_temp_files};
+
+/// Where the daemon publishes and the modules read. Compiled in, never taken from the environment:
+/// the modules run inside setuid programs.
+pub const DEFAULT_CACHE_PATH: &str = "/var/lib/usher/cache.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cache database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cache file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cache schema version {found}, this build reads {expected}")]
+    SchemaVersion { found: i64, expected: i64 },
+    #[error("invalid snapshot: {0}")]
+    InvalidSnapshot(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

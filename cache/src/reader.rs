@@ -1,0 +1,401 @@
+//! The read side, used inside other processes by the NSS and PAM modules and by `usherctl`.
+//!
+//! A `Reader` is one read-only, immutable, lock-free SQLite connection to one published snapshot.
+//! It is not shared between threads (the modules keep one per thread) and it knows the process and
+//! the inode it was opened for, so a forked child or a newer snapshot is noticed by `is_current`.
+
+use crate::schema::SCHEMA_VERSION;
+use crate::{Error, Group, Meta, Result, Snapshot, User};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A passwd entry as the modules return it (the password field is always `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// A group entry with its members' names (the password field is always `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+/// Everything the cache says about one user, for access decisions and `usherctl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub passwd: PasswdEntry,
+    pub active: bool,
+    pub can_login: bool,
+    pub can_sudo: bool,
+    pub directory_id: String,
+    pub directory_name: String,
+    pub emails: Vec<String>,
+    pub ssh_keys: Vec<String>,
+}
+
+/// Counts of what a snapshot holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub users: u64,
+    pub inactive_users: u64,
+    pub groups: u64,
+}
+
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+    file_id: (u64, u64),
+    pid: u32,
+    recheck_interval: Duration,
+    last_check: Instant,
+}
+
+const PASSWD_COLUMNS: &str = "name, uid, gid, gecos, home, shell";
+
+fn passwd_from_row(row: &Row<'_>) -> rusqlite::Result<PasswdEntry> {
+    Ok(PasswdEntry {
+        name: row.get(0)?,
+        uid: row.get(1)?,
+        gid: row.get(2)?,
+        gecos: row.get(3)?,
+        home: row.get(4)?,
+        shell: row.get(5)?,
+    })
+}
+
+/// An SQLite URI for `path`, read-only and immutable (no locks, no journal, no -shm).
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' => uri.push_str(&format!("%{b:02X}")),
+            _ => uri.push(char::from(*b)),
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    uri
+}
+
+fn file_id(path: &Path) -> Result<(u64, u64)> {
+    let md = std::fs::metadata(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok((md.dev(), md.ino()))
+}
+
+impl Reader {
+    /// Opens the snapshot at `path` and checks its schema version. Fails at once (no waiting, no
+    /// retry) if the file is missing, unreadable, corrupt or of another version.
+    pub fn open(path: &Path) -> Result<Reader> {
+        if path
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .any(|b| !b.is_ascii())
+        {
+            return Err(Error::InvalidSnapshot("non-ASCII cache path".into()));
+        }
+        let file_id = file_id(path)?;
+        let conn = Connection::open_with_flags(
+            immutable_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found != SCHEMA_VERSION {
+            return Err(Error::SchemaVersion {
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        // Touch the data so a truncated or garbage file fails here rather than mid-lookup.
+        conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(Reader {
+            conn,
+            path: path.to_path_buf(),
+            file_id,
+            pid: std::process::id(),
+            recheck_interval: Duration::ZERO,
+            last_check: Instant::now(),
+        })
+    }
+
+    /// Look at the path for a newer snapshot at most this often (default: at every `is_current`).
+    /// A `stat` costs about as much as a lookup; long-lived processes can afford to see a new
+    /// snapshot a moment late.
+    pub fn with_recheck_interval(mut self, interval: Duration) -> Self {
+        self.recheck_interval = interval;
+        self
+    }
+
+    /// False when this handle must not be used any more: the process forked since it was opened,
+    /// or the published path now names another file (or none).
+    pub fn is_current(&mut self) -> bool {
+        if self.pid != std::process::id() {
+            return false;
+        }
+        if self.last_check.elapsed() < self.recheck_interval {
+            return true;
+        }
+        self.last_check = Instant::now();
+        matches!(file_id(&self.path), Ok(id) if id == self.file_id)
+    }
+
+    pub fn user_by_name(&self, name: &str) -> Result<Option<PasswdEntry>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PASSWD_COLUMNS} FROM users WHERE name = ?1"
+        ))?;
+        Ok(st.query_row([name], passwd_from_row).optional()?)
+    }
+
+    pub fn user_by_uid(&self, uid: u32) -> Result<Option<PasswdEntry>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PASSWD_COLUMNS} FROM users WHERE uid = ?1"
+        ))?;
+        Ok(st.query_row([uid], passwd_from_row).optional()?)
+    }
+
+    /// Up to `limit` users with a uid above `after` (all from the start with `None`), by uid:
+    /// enumeration that resumes by key, so it needs no cursor held open between calls.
+    pub fn users_after(&self, after: Option<u32>, limit: u32) -> Result<Vec<PasswdEntry>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PASSWD_COLUMNS} FROM users WHERE uid > ?1 ORDER BY uid LIMIT ?2"
+        ))?;
+        let after = after.map_or(-1, i64::from);
+        let rows = st.query_map(rusqlite::params![after, limit], passwd_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn members_of(&self, gid: u32) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT user_name FROM members WHERE gid = ?1 ORDER BY user_name")?;
+        let rows = st.query_map([gid], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn group_with_members(&self, row: Option<(String, u32)>) -> Result<Option<GroupEntry>> {
+        match row {
+            None => Ok(None),
+            Some((name, gid)) => Ok(Some(GroupEntry {
+                members: self.members_of(gid)?,
+                name,
+                gid,
+            })),
+        }
+    }
+
+    pub fn group_by_name(&self, name: &str) -> Result<Option<GroupEntry>> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT name, gid FROM groups WHERE name = ?1")?
+            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        self.group_with_members(row)
+    }
+
+    pub fn group_by_gid(&self, gid: u32) -> Result<Option<GroupEntry>> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT name, gid FROM groups WHERE gid = ?1")?
+            .query_row([gid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        self.group_with_members(row)
+    }
+
+    /// Up to `limit` groups with a gid above `after`, by gid, with their members.
+    pub fn groups_after(&self, after: Option<u32>, limit: u32) -> Result<Vec<GroupEntry>> {
+        let heads: Vec<(String, u32)> = {
+            let mut st = self.conn.prepare_cached(
+                "SELECT name, gid FROM groups WHERE gid > ?1 ORDER BY gid LIMIT ?2",
+            )?;
+            let after = after.map_or(-1, i64::from);
+            let rows = st.query_map(rusqlite::params![after, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        heads
+            .into_iter()
+            .map(|(name, gid)| {
+                Ok(GroupEntry {
+                    members: self.members_of(gid)?,
+                    name,
+                    gid,
+                })
+            })
+            .collect()
+    }
+
+    /// The gids of the groups that list `user_name` as a member (not the primary group, which
+    /// comes from the passwd entry).
+    pub fn group_ids_of(&self, user_name: &str) -> Result<Vec<u32>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT gid FROM members WHERE user_name = ?1")?;
+        let rows = st.query_map([user_name], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn account(&self, name: &str) -> Result<Option<Account>> {
+        let row = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {PASSWD_COLUMNS}, active, can_login, can_sudo, directory_id, directory_name
+                 FROM users WHERE name = ?1"
+            ))?
+            .query_row([name], |r| {
+                Ok((
+                    passwd_from_row(r)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, bool>(7)?,
+                    r.get::<_, bool>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, String>(10)?,
+                ))
+            })
+            .optional()?;
+        let Some((passwd, active, can_login, can_sudo, directory_id, directory_name)) = row else {
+            return Ok(None);
+        };
+        let list = |sql: &str| -> Result<Vec<String>> {
+            let mut st = self.conn.prepare_cached(sql)?;
+            let rows = st.query_map([passwd.uid], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        let emails = list("SELECT email FROM user_emails WHERE uid = ?1 ORDER BY email")?;
+        let ssh_keys = list("SELECT key FROM user_ssh_keys WHERE uid = ?1 ORDER BY key")?;
+        Ok(Some(Account {
+            passwd,
+            active,
+            can_login,
+            can_sudo,
+            directory_id,
+            directory_name,
+            emails,
+            ssh_keys,
+        }))
+    }
+
+    pub fn meta(&self) -> Result<Meta> {
+        let get = |key: &str| -> Result<String> {
+            Ok(self
+                .conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()?
+                .unwrap_or_default())
+        };
+        Ok(Meta {
+            generation: get("generation")?.parse().unwrap_or(0),
+            built_at: get("built_at")?.parse().unwrap_or(0),
+            source: get("source")?,
+            content_hash: get("content_hash")?,
+        })
+    }
+
+    pub fn counts(&self) -> Result<Counts> {
+        let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        Ok(Counts {
+            users: count("SELECT count(*) FROM users")?,
+            inactive_users: count("SELECT count(*) FROM users WHERE active = 0")?,
+            groups: count("SELECT count(*) FROM groups")?,
+        })
+    }
+
+    /// The whole snapshot, for the daemon's comparison of a new sync with what is published.
+    pub fn load_snapshot(&self) -> Result<Snapshot> {
+        let mut users: Vec<User> = {
+            let mut st = self.conn.prepare(&format!(
+                "SELECT {PASSWD_COLUMNS}, active, can_login, can_sudo, directory_id, directory_name
+                 FROM users ORDER BY uid"
+            ))?;
+            let rows = st.query_map([], |r| {
+                let p = passwd_from_row(r)?;
+                Ok(User {
+                    name: p.name,
+                    uid: p.uid,
+                    gid: p.gid,
+                    gecos: p.gecos,
+                    home: p.home,
+                    shell: p.shell,
+                    active: r.get(6)?,
+                    can_login: r.get(7)?,
+                    can_sudo: r.get(8)?,
+                    directory_id: r.get(9)?,
+                    directory_name: r.get(10)?,
+                    emails: Vec::new(),
+                    ssh_keys: Vec::new(),
+                })
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let index: HashMap<u32, usize> =
+            users.iter().enumerate().map(|(i, u)| (u.uid, i)).collect();
+        for (sql, emails) in [
+            (
+                "SELECT uid, email FROM user_emails ORDER BY uid, email",
+                true,
+            ),
+            (
+                "SELECT uid, key FROM user_ssh_keys ORDER BY uid, key",
+                false,
+            ),
+        ] {
+            let mut st = self.conn.prepare(sql)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (uid, value) = row?;
+                if let Some(u) = index.get(&uid).and_then(|&i| users.get_mut(i)) {
+                    if emails {
+                        u.emails.push(value);
+                    } else {
+                        u.ssh_keys.push(value);
+                    }
+                }
+            }
+        }
+        let mut groups: Vec<Group> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT name, gid, directory_id FROM groups ORDER BY gid")?;
+            let rows = st.query_map([], |r| {
+                Ok(Group {
+                    name: r.get(0)?,
+                    gid: r.get(1)?,
+                    directory_id: r.get(2)?,
+                    members: Vec::new(),
+                })
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let gindex: HashMap<u32, usize> =
+            groups.iter().enumerate().map(|(i, g)| (g.gid, i)).collect();
+        let mut st = self
+            .conn
+            .prepare("SELECT gid, user_name FROM members ORDER BY gid, user_name")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (gid, name) = row?;
+            if let Some(g) = gindex.get(&gid).and_then(|&i| groups.get_mut(i)) {
+                g.members.push(name);
+            }
+        }
+        Ok(Snapshot { users, groups })
+    }
+}

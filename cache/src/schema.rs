@@ -1,0 +1,55 @@
+//! The cache schema. Any change to it bumps `SCHEMA_VERSION`; a reader that meets another version
+//! refuses the file (the modules then answer UNAVAIL) rather than guess.
+
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Tables are shaped for the lookups the modules make, each a single b-tree descent:
+/// users and groups by number are rowid lookups; by name through covering indexes; memberships
+/// are keyed both ways so `getgrnam` and `initgroups_dyn` are range scans.
+pub(crate) const CREATE: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE users (
+    uid            INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL,
+    gid            INTEGER NOT NULL,
+    gecos          TEXT NOT NULL,
+    home           TEXT NOT NULL,
+    shell          TEXT NOT NULL,
+    active         INTEGER NOT NULL,
+    can_login      INTEGER NOT NULL,
+    can_sudo       INTEGER NOT NULL,
+    directory_id   TEXT NOT NULL,
+    directory_name TEXT NOT NULL
+);
+CREATE UNIQUE INDEX users_by_name ON users(name, uid, gid, gecos, home, shell);
+
+CREATE TABLE user_emails (
+    uid   INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    PRIMARY KEY (uid, email)
+) WITHOUT ROWID;
+
+CREATE TABLE user_ssh_keys (
+    uid INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (uid, key)
+) WITHOUT ROWID;
+
+CREATE TABLE groups (
+    gid          INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL,
+    directory_id TEXT
+);
+CREATE UNIQUE INDEX groups_by_name ON groups(name, gid);
+
+CREATE TABLE members (
+    gid       INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    PRIMARY KEY (gid, user_name)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user_name, gid);
+";

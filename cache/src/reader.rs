@@ -50,6 +50,9 @@ pub struct Counts {
     pub users: u64,
     pub inactive_users: u64,
     pub groups: u64,
+    /// Active users allowed to log in, and to use sudo, on this host.
+    pub can_login: u64,
+    pub can_sudo: u64,
 }
 
 pub struct Reader {
@@ -315,6 +318,8 @@ impl Reader {
             users: count("SELECT count(*) FROM users")?,
             inactive_users: count("SELECT count(*) FROM users WHERE active = 0")?,
             groups: count("SELECT count(*) FROM groups")?,
+            can_login: count("SELECT count(*) FROM users WHERE active = 1 AND can_login = 1")?,
+            can_sudo: count("SELECT count(*) FROM users WHERE active = 1 AND can_sudo = 1")?,
         })
     }
 

@@ -34,6 +34,72 @@ pub struct Config {
 pub enum DirectoryConfig {
     /// A JSON export `{"Users": [...], "Groups": [...]}` of SCIM 2.0 resources.
     File { path: PathBuf },
+    /// A SCIM 2.0 service provider serving `/Users` and `/Groups` (RFC 7644).
+    Scim(ScimConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMembers {
+    /// Members come with the group listing.
+    #[default]
+    Inline,
+    /// The listing leaves members out (`excludedAttributes=members`); each group's members are
+    /// fetched on their own, for servers whose listings omit or cap them.
+    PerGroup,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// Base URL, e.g. `https://directory.example.com/scim/v2`. `http://` only for loopback.
+    pub url: String,
+    /// A file holding the bearer token: root-owned, not readable by others.
+    pub token_file: PathBuf,
+    /// PEM file of the CA that signs the directory's certificate, when it is a private one.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default)]
+    pub group_members: GroupMembers,
+    /// Between full syncs, fetch only what changed (`meta.lastModified gt …`) where the server
+    /// supports filtering. Deletions are seen at the next full sync.
+    #[serde(default)]
+    pub delta: bool,
+    /// Seconds between full listings when `delta` is on.
+    #[serde(default = "default_full_sync_interval")]
+    pub full_sync_interval: u64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+    /// Seconds for one whole request, body included.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: u64,
+    /// Bytes of one response body; a larger one fails the sync.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// Resources of one kind; a listing with more fails the sync.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: usize,
+}
+
+fn default_page_size() -> u32 {
+    200
+}
+fn default_full_sync_interval() -> u64 {
+    3600
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_request_timeout() -> u64 {
+    60
+}
+fn default_max_response_bytes() -> u64 {
+    64 << 20
+}
+fn default_max_entries() -> usize {
+    1_000_000
 }
 
 /// Where each POSIX field comes from in a SCIM resource: an attribute name (`userName`), a
@@ -115,12 +181,26 @@ pub struct AccessConfig {
 pub struct SyncConfig {
     /// A sync that would delete more than this share of the cached users is refused unless forced.
     pub max_delete_share: f64,
+    /// Seconds between syncs.
+    pub interval: u64,
+    /// Up to this many seconds are added at random to each wait, so a fleet does not sync in step.
+    pub jitter: u64,
+    /// First wait after a failed sync; it doubles with each further failure, up to `backoff_max`.
+    pub backoff_initial: u64,
+    pub backoff_max: u64,
+    /// `usherctl status` exits non-zero when the last successful sync is older than this.
+    pub stale_after: u64,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             max_delete_share: 0.5,
+            interval: 60,
+            jitter: 15,
+            backoff_initial: 5,
+            backoff_max: 900,
+            stale_after: 3600,
         }
     }
 }
@@ -165,6 +245,15 @@ impl Config {
         if !(0.0..=1.0).contains(&self.sync.max_delete_share) {
             return Err("sync.max_delete_share must be between 0 and 1".into());
         }
+        if self.sync.interval == 0 || self.sync.backoff_initial == 0 {
+            return Err("sync.interval and sync.backoff_initial must be at least 1 second".into());
+        }
+        if self.sync.backoff_max < self.sync.backoff_initial {
+            return Err("sync.backoff_max must be at least sync.backoff_initial".into());
+        }
+        if let DirectoryConfig::Scim(scim) = &self.directory {
+            scim.check()?;
+        }
         let m = &self.mapping;
         for (key, value) in [
             ("home_root", &m.home_root),
@@ -183,7 +272,41 @@ impl Config {
     pub fn source_label(&self) -> String {
         match &self.directory {
             DirectoryConfig::File { path } => format!("file:{}", path.display()),
+            DirectoryConfig::Scim(scim) => format!("scim:{}", scim.url),
         }
+    }
+}
+
+impl ScimConfig {
+    fn check(&self) -> std::result::Result<(), String> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| format!("directory.url: {e}"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("directory.url must not hold credentials; use token_file".into());
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            "http" => {
+                return Err("directory.url must be https:// (http:// only for loopback)".into())
+            }
+            other => return Err(format!("directory.url: unsupported scheme {other}")),
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return Err("directory.page_size must be between 1 and 1000".into());
+        }
+        if self.connect_timeout == 0 || self.request_timeout == 0 {
+            return Err("directory timeouts must be at least 1 second".into());
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -204,6 +327,22 @@ mod tests {
         );
         assert_eq!(c.source_label(), "file:/tmp/d.json");
         assert!(c.access.login_groups.is_empty());
+    }
+
+    #[test]
+    fn scim_config_requires_tls_except_on_loopback() {
+        let scim = |url: &str| {
+            Config::parse(&format!(
+                "[directory]\nkind = \"scim\"\nurl = \"{url}\"\ntoken_file = \"/etc/usher/token\"\n"
+            ))
+        };
+        let c = scim("https://dir.example.com/scim/v2").unwrap();
+        assert_eq!(c.source_label(), "scim:https://dir.example.com/scim/v2");
+        assert!(scim("http://127.0.0.1:8080/scim/v2").is_ok());
+        assert!(scim("http://localhost:8080").is_ok());
+        assert!(scim("http://dir.example.com/scim/v2").is_err());
+        assert!(scim("https://user:pw@dir.example.com/").is_err());
+        assert!(scim("ftp://dir.example.com/").is_err());
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! usherd and usherctl: sync a directory into Usher's host cache, and inspect it.
 
 pub mod config;
+pub mod daemon;
 pub mod logging;
 pub mod mapping;
+pub mod notify;
 pub mod scim;
+pub mod secret;
 pub mod source;
+pub mod state;
 pub mod sync;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,13 @@ pub enum Error {
     },
     #[error(transparent)]
     Cache(#[from] usher_cache::Error),
+    #[error("directory answered HTTP {status} for {what}")]
+    Http {
+        status: u16,
+        what: String,
+        /// From a `Retry-After` header, on 429 and 503.
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("refused to publish: {0} (run with --force if this is intended)")]
     Refused(String),
 }

@@ -8,6 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use usher_cache::{Meta, Reader, Snapshot};
 
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/usher/private/state.json";
+
 /// The files a sync reads and writes; fixed on a real host, replaced in tests.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -15,6 +17,8 @@ pub struct Paths {
     pub passwd: PathBuf,
     pub group: PathBuf,
     pub shells: PathBuf,
+    /// The daemon's private state (root-only directory).
+    pub state: PathBuf,
 }
 
 impl Default for Paths {
@@ -24,6 +28,7 @@ impl Default for Paths {
             passwd: PathBuf::from("/etc/passwd"),
             group: PathBuf::from("/etc/group"),
             shells: PathBuf::from("/etc/shells"),
+            state: PathBuf::from(DEFAULT_STATE_PATH),
         }
     }
 }

@@ -1,15 +1,18 @@
-//! usherd: syncs the directory into Usher's host cache.
+//! usherd: keeps Usher's host cache in step with the directory.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use usher_hostd::config::{Config, DEFAULT_CONFIG_PATH};
+use usher_hostd::daemon::{log_result, record, Daemon};
+use usher_hostd::state::State;
 use usher_hostd::sync::{sync_once, Paths};
-use usher_hostd::{logging, source};
+use usher_hostd::{logging, source, Error};
 
-const USAGE: &str = "usage: usherd [--config PATH] --once [--force]
+const USAGE: &str = "usage: usherd [--config PATH] [--once [--force]]
   --config PATH  configuration file (default /etc/usher/usher.toml)
-  --once         sync once, publish the cache if it changed, and exit
-  --force        publish even if the sync would delete most users or all of them";
+  --once         sync once, publish the cache if it changed, and exit (non-zero on failure)
+  --force        with --once: publish even if the sync would delete most or all users
+Without --once, usherd runs in the foreground as a service (systemd Type=notify).";
 
 struct Args {
     config: PathBuf,
@@ -33,7 +36,58 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if args.force && !args.once {
+        return Err("--force goes with --once".into());
+    }
     Ok(args)
+}
+
+fn runtime() -> usher_hostd::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Source(format!("cannot start the runtime: {e}")))
+}
+
+fn once(args: &Args) -> ExitCode {
+    let paths = Paths::default();
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = source::from_config(&config).and_then(|mut source| {
+        runtime()?.block_on(sync_once(&config, source.as_mut(), &paths, args.force))
+    });
+    log_result(&config.source_label(), &result);
+    let mut state = State::load(&paths.state).unwrap_or_default();
+    state.pid = 0;
+    state.source = config.source_label();
+    record(&mut state, &result);
+    if let Err(e) = state.save(&paths.state) {
+        log::warn!("cannot write the state file: {e}");
+    }
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn daemon(args: &Args) -> ExitCode {
+    let run = || -> usher_hostd::Result<()> {
+        let daemon = Daemon::new(args.config.clone(), Paths::default())?;
+        runtime()?.block_on(daemon.run())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("usherd cannot start: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -47,39 +101,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !args.once {
-        eprintln!("usherd: only --once is supported by this build\n{USAGE}");
-        return ExitCode::from(2);
-    }
-    logging::init("usherd", true);
-    let run = || -> usher_hostd::Result<usher_hostd::sync::Report> {
-        let config = Config::load(&args.config)?;
-        let mut source = source::from_config(&config)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| usher_hostd::Error::Source(format!("cannot start runtime: {e}")))?;
-        runtime.block_on(sync_once(
-            &config,
-            source.as_mut(),
-            &Paths::default(),
-            args.force,
-        ))
-    };
-    match run() {
-        Ok(report) => {
-            for skipped in &report.skipped {
-                log::warn!("{skipped}");
-            }
-            for note in &report.notes {
-                log::info!("{note}");
-            }
-            log::info!("sync: {report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            log::error!("sync failed, cache left as it was: {e}");
-            ExitCode::FAILURE
-        }
+    // Interactive runs log to stderr too; under systemd stderr goes to the journal already.
+    let interactive = args.once || std::env::var_os("INVOCATION_ID").is_none();
+    logging::init("usherd", interactive);
+    if args.once {
+        once(&args)
+    } else {
+        daemon(&args)
     }
 }

@@ -2,8 +2,10 @@
 //! written once; a new source is a fetcher and nothing else.
 
 mod file;
+mod scim;
 
 pub use file::FileSource;
+pub use scim::ScimSource;
 
 use crate::config::{Config, DirectoryConfig};
 use crate::mapping::DirectoryData;
@@ -22,5 +24,6 @@ pub trait Source: Send {
 pub fn from_config(config: &Config) -> Result<Box<dyn Source>> {
     match &config.directory {
         DirectoryConfig::File { path } => Ok(Box::new(FileSource::new(path.clone()))),
+        DirectoryConfig::Scim(scim) => Ok(Box::new(ScimSource::new(scim)?)),
     }
 }

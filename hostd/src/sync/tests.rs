@@ -26,6 +26,7 @@ impl Fixture {
             passwd: p("passwd"),
             group: p("group"),
             shells: p("shells"),
+            state: p("private/state.json"),
         };
         let config = Config::parse(&format!(
             "[directory]\nkind = \"file\"\npath = \"{}\"\n",

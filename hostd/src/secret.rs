@@ -1,0 +1,78 @@
+//! Secrets read from files: checked for ownership and mode, never printed.
+
+use crate::{io_error, Error, Result};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// A secret value. `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret from `path`, refusing a file that another user owns or that others can read or
+/// write: a token readable by everyone on the host is a token for everyone on the host.
+pub fn read_secret_file(path: &Path) -> Result<Secret> {
+    let refuse = |reason: String| Error::Config {
+        path: path.display().to_string(),
+        reason,
+    };
+    let md = std::fs::metadata(path).map_err(io_error(path))?;
+    let owner = md.uid();
+    let me = nix::unistd::geteuid().as_raw();
+    if owner != 0 && owner != me {
+        return Err(refuse(format!(
+            "secret file is owned by uid {owner}; it must be owned by root"
+        )));
+    }
+    if md.mode() & 0o077 != 0 {
+        return Err(refuse(format!(
+            "secret file has mode {:04o}; it must not be accessible to group or others (chmod 600)",
+            md.mode() & 0o7777
+        )));
+    }
+    if !md.is_file() || md.len() > MAX_SECRET_BYTES {
+        return Err(refuse("secret file is not a small regular file".into()));
+    }
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    let value = text.trim().to_string();
+    if value.is_empty() {
+        return Err(refuse("secret file is empty".into()));
+    }
+    Ok(Secret(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn refuses_files_others_can_read_and_never_prints_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret-token\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_secret_file(&path).unwrap_err().to_string();
+        assert!(err.contains("mode 0644"), "{err}");
+        assert!(!err.contains("s3cret"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let secret = read_secret_file(&path).unwrap();
+        assert_eq!(secret.expose(), "s3cret-token");
+        assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+        std::fs::write(&path, " \n").unwrap();
+        assert!(read_secret_file(&path).is_err());
+    }
+}

@@ -1,0 +1,562 @@
+//! The `scim` source: complete listings of `/Users` and `/Groups` from a SCIM 2.0 service provider
+//! (RFC 7644), paged by index or, where the server offers it, by cursor (RFC 9865).
+//!
+//! Real servers cap `count`, omit `Resources` on an empty page, change or misreport
+//! `totalResults`, and sometimes page forever; a listing ends at an empty page (or the last cursor)
+//! and fails, publishing nothing, when it repeats itself or passes the configured bounds. A listing
+//! that failed part way is never taken as complete, so it never deletes anything.
+
+use super::{FetchFuture, Source};
+use crate::config::{GroupMembers, ScimConfig};
+use crate::mapping::DirectoryData;
+use crate::secret::{read_secret_file, Secret};
+use crate::{io_error, Error, Result};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Bytes of all pages of one sync together.
+const MAX_TOTAL_BYTES: u64 = 4 << 30;
+/// Re-ask for this much history in a delta, so changes stamped just before the last fetch are
+/// not missed between server clocks and listing time.
+const DELTA_OVERLAP: time::Duration = time::Duration::minutes(2);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Capabilities {
+    filter: bool,
+    cursor: bool,
+}
+
+/// What the last full listing returned, kept for delta syncs.
+struct Known {
+    users: BTreeMap<String, Value>,
+    groups: BTreeMap<String, Value>,
+    full_at: Instant,
+    newest_change: Option<OffsetDateTime>,
+}
+
+pub struct ScimSource {
+    config: ScimConfig,
+    base: reqwest::Url,
+    client: reqwest::Client,
+    token: Secret,
+    known: Option<Known>,
+    bytes_this_sync: u64,
+}
+
+/// The pieces of a list request.
+struct ListRequest<'a> {
+    endpoint: &'a str,
+    filter: Option<String>,
+    exclude_members: bool,
+}
+
+impl ScimSource {
+    pub fn new(config: &ScimConfig) -> Result<Self> {
+        let token = read_secret_file(&config.token_file)?;
+        let mut base = reqwest::Url::parse(&config.url).map_err(|e| Error::Config {
+            path: "directory.url".into(),
+            reason: e.to_string(),
+        })?;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.connect_timeout))
+            .timeout(Duration::from_secs(config.request_timeout))
+            // A redirect could carry the bearer token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("usherd/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca_file) = &config.ca_file {
+            let pem = std::fs::read(ca_file).map_err(io_error(ca_file))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Config {
+                path: ca_file.display().to_string(),
+                reason: format!("not a PEM certificate: {e}"),
+            })?;
+            // A private CA replaces the system's roots: only it may vouch for the directory.
+            builder = builder
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(cert);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| Error::Source(format!("cannot build the HTTP client: {e}")))?;
+        Ok(ScimSource {
+            config: config.clone(),
+            base,
+            client,
+            token,
+            known: None,
+            bytes_this_sync: 0,
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<reqwest::Url> {
+        self.base
+            .join(path)
+            .map_err(|e| Error::Source(format!("bad path {path}: {e}")))
+    }
+
+    /// GET a JSON document, bounded in time and size. Never puts the token in an error.
+    async fn get_json(&mut self, url: reqwest::Url, what: &str) -> Result<Value> {
+        let fail = |e: reqwest::Error| {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            Error::Source(format!("{what}: {kind}: {}", e.without_url()))
+        };
+        let mut response = self
+            .client
+            .get(url)
+            .bearer_auth(self.token.expose())
+            .header(
+                reqwest::header::ACCEPT,
+                "application/scim+json, application/json",
+            )
+            .send()
+            .await
+            .map_err(fail)?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            if matches!(status.as_u16(), 401 | 403) {
+                return Err(Error::Source(format!(
+                    "{what}: the directory refused the token (HTTP {})",
+                    status.as_u16()
+                )));
+            }
+            return Err(Error::Http {
+                status: status.as_u16(),
+                what: what.to_string(),
+                retry_after,
+            });
+        }
+        let max = self.config.max_response_bytes;
+        if response.content_length().is_some_and(|len| len > max) {
+            return Err(Error::Source(format!(
+                "{what}: response larger than {max} bytes"
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(fail)? {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(Error::Source(format!(
+                    "{what}: response larger than {max} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        self.bytes_this_sync += body.len() as u64;
+        if self.bytes_this_sync > MAX_TOTAL_BYTES {
+            return Err(Error::Source(format!(
+                "{what}: the directory sent more than {MAX_TOTAL_BYTES} bytes in one sync"
+            )));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))
+    }
+
+    /// What the server says it supports. A server without the endpoint gets the basics.
+    async fn capabilities(&mut self) -> Capabilities {
+        let Ok(url) = self.url("ServiceProviderConfig") else {
+            return Capabilities::default();
+        };
+        match self.get_json(url, "ServiceProviderConfig").await {
+            Ok(spc) => Capabilities {
+                filter: matches!(
+                    crate::scim::attribute(&spc, "filter.supported"),
+                    Some(Value::Bool(true))
+                ),
+                cursor: matches!(
+                    crate::scim::attribute(&spc, "pagination.cursor"),
+                    Some(Value::Bool(true))
+                ),
+            },
+            Err(e) => {
+                log::info!(
+                    "ServiceProviderConfig not available ({e}); using index paging, no filters"
+                );
+                Capabilities::default()
+            }
+        }
+    }
+
+    async fn list(&mut self, request: &ListRequest<'_>, caps: Capabilities) -> Result<Vec<Value>> {
+        let mut pager = Pager::new(self.config.page_size, caps.cursor, self.config.max_entries);
+        while let Some(params) = pager.next_params() {
+            let mut url = self.url(request.endpoint)?;
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in &params {
+                    q.append_pair(k, v);
+                }
+                if let Some(filter) = &request.filter {
+                    q.append_pair("filter", filter);
+                }
+                if request.exclude_members {
+                    q.append_pair("excludedAttributes", "members");
+                }
+            }
+            let what = format!("{} page {}", request.endpoint, pager.pages + 1);
+            let page = self.get_json(url, &what).await?;
+            pager
+                .accept(&page)
+                .map_err(|e| Error::Source(format!("{}: {e}", request.endpoint)))?;
+        }
+        if let Some(warning) = pager.warning() {
+            log::warn!("{}: {warning}", request.endpoint);
+        }
+        Ok(pager.items)
+    }
+
+    /// Fills in the members of each group, one request per group.
+    async fn fetch_members(&mut self, groups: &mut [Value]) -> Result<()> {
+        for group in groups.iter_mut() {
+            let Some(id) = group.get("id").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            let mut url = self.url("Groups")?;
+            url.path_segments_mut()
+                .map_err(|()| Error::Source("directory.url cannot take a path".into()))?
+                .push(&id);
+            url.query_pairs_mut().append_pair("attributes", "members");
+            let what = format!("members of group {}", crate::scim::printable(&id));
+            let full = self.get_json(url, &what).await?;
+            let members = full
+                .get("members")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            if let Some(object) = group.as_object_mut() {
+                object.insert("members".into(), members);
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_both(
+        &mut self,
+        filter: Option<String>,
+        caps: Capabilities,
+    ) -> Result<(Vec<Value>, Vec<Value>)> {
+        let per_group = self.config.group_members == GroupMembers::PerGroup;
+        let users = self
+            .list(
+                &ListRequest {
+                    endpoint: "Users",
+                    filter: filter.clone(),
+                    exclude_members: false,
+                },
+                caps,
+            )
+            .await?;
+        let mut groups = self
+            .list(
+                &ListRequest {
+                    endpoint: "Groups",
+                    filter,
+                    exclude_members: per_group,
+                },
+                caps,
+            )
+            .await?;
+        if per_group {
+            self.fetch_members(&mut groups).await?;
+        }
+        Ok((users, groups))
+    }
+
+    async fn fetch_all(&mut self) -> Result<DirectoryData> {
+        self.bytes_this_sync = 0;
+        let caps = self.capabilities().await;
+        let delta_due = self.config.delta
+            && caps.filter
+            && self.known.as_ref().is_some_and(|k| {
+                k.newest_change.is_some()
+                    && k.full_at.elapsed() < Duration::from_secs(self.config.full_sync_interval)
+            });
+        if delta_due {
+            let since = self
+                .known
+                .as_ref()
+                .and_then(|k| k.newest_change)
+                .map(|t| t - DELTA_OVERLAP)
+                .and_then(|t| t.format(&Rfc3339).ok());
+            if let Some(since) = since {
+                let filter = format!("meta.lastModified gt \"{since}\"");
+                let (users, groups) = self.list_both(Some(filter), caps).await?;
+                log::info!(
+                    "delta sync: {} changed users, {} changed groups",
+                    users.len(),
+                    groups.len()
+                );
+                if let Some(known) = self.known.as_mut() {
+                    known.newest_change = newest_change(&users, &groups).max(known.newest_change);
+                    for u in users {
+                        if let Some(id) = resource_id(&u) {
+                            known.users.insert(id, u);
+                        }
+                    }
+                    for g in groups {
+                        if let Some(id) = resource_id(&g) {
+                            known.groups.insert(id, g);
+                        }
+                    }
+                    return Ok(DirectoryData {
+                        users: known.users.values().cloned().collect(),
+                        groups: known.groups.values().cloned().collect(),
+                    });
+                }
+            }
+        }
+        let (users, groups) = self.list_both(None, caps).await?;
+        if self.config.delta {
+            self.known = Some(Known {
+                newest_change: newest_change(&users, &groups),
+                users: users
+                    .iter()
+                    .filter_map(|u| Some((resource_id(u)?, u.clone())))
+                    .collect(),
+                groups: groups
+                    .iter()
+                    .filter_map(|g| Some((resource_id(g)?, g.clone())))
+                    .collect(),
+                full_at: Instant::now(),
+            });
+        }
+        Ok(DirectoryData { users, groups })
+    }
+}
+
+fn resource_id(r: &Value) -> Option<String> {
+    r.get("id").and_then(Value::as_str).map(str::to_string)
+}
+
+fn newest_change(users: &[Value], groups: &[Value]) -> Option<OffsetDateTime> {
+    users
+        .iter()
+        .chain(groups)
+        .filter_map(|r| {
+            crate::scim::string_attribute(r, "meta.lastModified")
+                .ok()
+                .flatten()
+        })
+        .filter_map(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+        .max()
+}
+
+impl Source for ScimSource {
+    fn fetch(&mut self) -> FetchFuture<'_> {
+        Box::pin(self.fetch_all())
+    }
+}
+
+/// Paging through one listing: which page to ask for next, and when the listing is complete.
+/// Kept apart from HTTP so every way a server can misbehave is unit-tested.
+struct Pager {
+    page_size: u32,
+    /// `Some` in cursor mode: the cursor for the next page (`""` asks for the first).
+    cursor: Option<String>,
+    start_index: u64,
+    done: bool,
+    pages: u64,
+    max_entries: usize,
+    seen: HashSet<String>,
+    items: Vec<Value>,
+    announced_total: Option<u64>,
+}
+
+impl Pager {
+    fn new(page_size: u32, cursor: bool, max_entries: usize) -> Self {
+        Pager {
+            page_size,
+            cursor: cursor.then(String::new),
+            start_index: 1,
+            done: false,
+            pages: 0,
+            max_entries,
+            seen: HashSet::new(),
+            items: Vec::new(),
+            announced_total: None,
+        }
+    }
+
+    fn next_params(&self) -> Option<Vec<(&'static str, String)>> {
+        if self.done {
+            return None;
+        }
+        let mut params = vec![("count", self.page_size.to_string())];
+        match &self.cursor {
+            Some(cursor) => params.push(("cursor", cursor.clone())),
+            None => params.push(("startIndex", self.start_index.to_string())),
+        }
+        Some(params)
+    }
+
+    fn accept(&mut self, page: &Value) -> std::result::Result<(), String> {
+        self.pages += 1;
+        // Every page must bring something new, so a listing ends within max_entries pages.
+        if self.pages > self.max_entries as u64 + 1 {
+            return Err(format!("more than {} pages", self.max_entries + 1));
+        }
+        if !page.is_object() {
+            return Err("a page is not a JSON object".into());
+        }
+        let resources: &[Value] = match page.get("Resources") {
+            None | Some(Value::Null) => &[],
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err("\"Resources\" is not a list".into()),
+        };
+        if let Some(total) = page.get("totalResults").and_then(Value::as_u64) {
+            self.announced_total = Some(total);
+        }
+        let mut new = 0;
+        for r in resources {
+            let is_new = match r.get("id").and_then(Value::as_str) {
+                Some(id) => self.seen.insert(id.to_string()),
+                // No id: the mapping reports it; it cannot be a repeat we could recognise.
+                None => true,
+            };
+            if is_new {
+                self.items.push(r.clone());
+                new += 1;
+            }
+        }
+        if self.items.len() > self.max_entries {
+            return Err(format!("more than {} entries", self.max_entries));
+        }
+        if resources.is_empty() {
+            self.done = true;
+            return Ok(());
+        }
+        if new == 0 {
+            return Err(format!(
+                "page {} repeats entries already listed (the server pages endlessly)",
+                self.pages
+            ));
+        }
+        match &mut self.cursor {
+            Some(cursor) => match page.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => *cursor = next.to_string(),
+                _ => self.done = true,
+            },
+            None => self.start_index += resources.len() as u64,
+        }
+        Ok(())
+    }
+
+    /// Something odd but not fatal about a finished listing.
+    fn warning(&self) -> Option<String> {
+        match self.announced_total {
+            Some(total) if (self.items.len() as u64) < total => Some(format!(
+                "the listing ended at {} entries although the server announced {total}",
+                self.items.len()
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn page(ids: std::ops::Range<u32>, total: u64) -> Value {
+        let resources: Vec<Value> = ids.map(|i| json!({"id": format!("u{i}")})).collect();
+        json!({"totalResults": total, "Resources": resources})
+    }
+
+    fn run(pager: &mut Pager, pages: &[Value]) -> std::result::Result<usize, String> {
+        let mut served = 0;
+        while pager.next_params().is_some() {
+            let page = pages.get(served).cloned().unwrap_or(json!({}));
+            served += 1;
+            pager.accept(&page)?;
+        }
+        Ok(served)
+    }
+
+    #[test]
+    fn index_paging_follows_short_pages_and_ends_at_an_empty_one() {
+        let mut pager = Pager::new(100, false, 1000);
+        // The server caps count at 2, below what was asked.
+        let pages = [page(0..2, 5), page(2..4, 5), page(4..5, 5)];
+        assert_eq!(
+            pager.next_params().unwrap()[1],
+            ("startIndex", "1".to_string())
+        );
+        let served = run(&mut pager, &pages).unwrap();
+        assert_eq!(
+            served, 4,
+            "three pages and the empty one that ends the listing"
+        );
+        assert_eq!(pager.items.len(), 5);
+        assert!(pager.warning().is_none());
+    }
+
+    #[test]
+    fn a_missing_resources_key_is_an_empty_page() {
+        let mut pager = Pager::new(10, false, 1000);
+        assert_eq!(
+            run(&mut pager, &[json!({"totalResults": 0, "itemsPerPage": 0})]).unwrap(),
+            1
+        );
+        assert!(pager.items.is_empty());
+    }
+
+    #[test]
+    fn a_lying_total_neither_stops_early_nor_pages_forever() {
+        let mut low = Pager::new(2, false, 1000);
+        run(&mut low, &[page(0..2, 2), page(2..4, 2)]).unwrap();
+        assert_eq!(
+            low.items.len(),
+            4,
+            "entries past a too-low total are still listed"
+        );
+        let mut high = Pager::new(2, false, 1000);
+        run(&mut high, &[page(0..2, 1_000_000_000)]).unwrap();
+        assert_eq!(high.items.len(), 2);
+        assert!(high.warning().unwrap().contains("announced 1000000000"));
+    }
+
+    #[test]
+    fn endless_paging_and_oversized_listings_fail() {
+        let mut pager = Pager::new(2, false, 1000);
+        let same = page(0..2, 1_000_000_000);
+        let err = run(&mut pager, &[same.clone(), same.clone(), same]).unwrap_err();
+        assert!(err.contains("repeats"), "{err}");
+        let mut pager = Pager::new(2, false, 3);
+        let err = run(&mut pager, &[page(0..2, 9), page(2..4, 9)]).unwrap_err();
+        assert!(err.contains("more than 3 entries"), "{err}");
+        let mut pager = Pager::new(2, false, 3);
+        assert!(pager.accept(&json!({"Resources": "x"})).is_err());
+        assert!(pager.accept(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn cursor_paging_follows_next_cursor() {
+        let mut pager = Pager::new(2, true, 1000);
+        assert_eq!(pager.next_params().unwrap()[1], ("cursor", String::new()));
+        let mut first = page(0..2, 3);
+        first["nextCursor"] = json!("abc");
+        pager.accept(&first).unwrap();
+        assert_eq!(
+            pager.next_params().unwrap()[1],
+            ("cursor", "abc".to_string())
+        );
+        pager.accept(&page(2..3, 3)).unwrap();
+        assert!(pager.next_params().is_none());
+        assert_eq!(pager.items.len(), 3);
+    }
+}

@@ -64,7 +64,12 @@ pub struct Reader {
     last_check: Instant,
 }
 
-const PASSWD_COLUMNS: &str = "name, uid, gid, gecos, home, shell";
+/// The passwd columns, as a macro so queries stay `&'static str` (no formatting per lookup).
+macro_rules! passwd_columns {
+    () => {
+        "name, uid, gid, gecos, home, shell"
+    };
+}
 
 fn passwd_from_row(row: &Row<'_>) -> rusqlite::Result<PasswdEntry> {
     Ok(PasswdEntry {
@@ -90,12 +95,15 @@ fn immutable_uri(path: &Path) -> String {
     uri
 }
 
-fn file_id(path: &Path) -> Result<(u64, u64)> {
-    let md = std::fs::metadata(path).map_err(|source| Error::Io {
+fn stat(path: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    Ok((md.dev(), md.ino()))
+    })
+}
+
+fn file_id(md: &std::fs::Metadata) -> (u64, u64) {
+    (md.dev(), md.ino())
 }
 
 impl Reader {
@@ -110,13 +118,16 @@ impl Reader {
         {
             return Err(Error::InvalidSnapshot("non-ASCII cache path".into()));
         }
-        let file_id = file_id(path)?;
+        let md = stat(path)?;
+        let (file_id, file_len) = (file_id(&md), md.len());
         let conn = Connection::open_with_flags(
             immutable_uri(path),
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_URI
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // Sorting never spills to a temp file (whose directory SQLite would take from TMPDIR).
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if found != SCHEMA_VERSION {
             return Err(Error::SchemaVersion {
@@ -124,7 +135,17 @@ impl Reader {
                 expected: SCHEMA_VERSION,
             });
         }
-        // Touch the data so a truncated or garbage file fails here rather than mid-lookup.
+        // A file cut short would read as zeros past its end with `immutable=1`: its size must be
+        // exactly what the header says.
+        let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let page_count: u64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        if page_size.saturating_mul(page_count) != file_len {
+            return Err(Error::InvalidSnapshot(format!(
+                "{} is {file_len} bytes, its header says {page_count} pages of {page_size}",
+                path.display()
+            )));
+        }
+        // Touch the data so a garbage file fails here rather than mid-lookup.
         conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
             r.get::<_, String>(0)
         })?;
@@ -156,19 +177,23 @@ impl Reader {
             return true;
         }
         self.last_check = Instant::now();
-        matches!(file_id(&self.path), Ok(id) if id == self.file_id)
+        matches!(stat(&self.path), Ok(md) if file_id(&md) == self.file_id)
     }
 
     pub fn user_by_name(&self, name: &str) -> Result<Option<PasswdEntry>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {PASSWD_COLUMNS} FROM users WHERE name = ?1"
+        let mut st = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            passwd_columns!(),
+            " FROM users WHERE name = ?1"
         ))?;
         Ok(st.query_row([name], passwd_from_row).optional()?)
     }
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<PasswdEntry>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {PASSWD_COLUMNS} FROM users WHERE uid = ?1"
+        let mut st = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            passwd_columns!(),
+            " FROM users WHERE uid = ?1"
         ))?;
         Ok(st.query_row([uid], passwd_from_row).optional()?)
     }
@@ -176,8 +201,10 @@ impl Reader {
     /// Up to `limit` users with a uid above `after` (all from the start with `None`), by uid:
     /// enumeration that resumes by key, so it needs no cursor held open between calls.
     pub fn users_after(&self, after: Option<u32>, limit: u32) -> Result<Vec<PasswdEntry>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {PASSWD_COLUMNS} FROM users WHERE uid > ?1 ORDER BY uid LIMIT ?2"
+        let mut st = self.conn.prepare_cached(concat!(
+            "SELECT ",
+            passwd_columns!(),
+            " FROM users WHERE uid > ?1 ORDER BY uid LIMIT ?2"
         ))?;
         let after = after.map_or(-1, i64::from);
         let rows = st.query_map(rusqlite::params![after, limit], passwd_from_row)?;
@@ -258,9 +285,10 @@ impl Reader {
     pub fn account(&self, name: &str) -> Result<Option<Account>> {
         let row = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {PASSWD_COLUMNS}, active, can_login, can_sudo, directory_id, directory_name
-                 FROM users WHERE name = ?1"
+            .prepare_cached(concat!(
+                "SELECT ",
+                passwd_columns!(),
+                ", active, can_login, can_sudo, directory_id, directory_name FROM users WHERE name = ?1"
             ))?
             .query_row([name], |r| {
                 Ok((
@@ -326,9 +354,10 @@ impl Reader {
     /// The whole snapshot, for the daemon's comparison of a new sync with what is published.
     pub fn load_snapshot(&self) -> Result<Snapshot> {
         let mut users: Vec<User> = {
-            let mut st = self.conn.prepare(&format!(
-                "SELECT {PASSWD_COLUMNS}, active, can_login, can_sudo, directory_id, directory_name
-                 FROM users ORDER BY uid"
+            let mut st = self.conn.prepare(concat!(
+                "SELECT ",
+                passwd_columns!(),
+                ", active, can_login, can_sudo, directory_id, directory_name FROM users ORDER BY uid"
             ))?;
             let rows = st.query_map([], |r| {
                 let p = passwd_from_row(r)?;

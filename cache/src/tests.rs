@@ -1,0 +1,215 @@
+use super::*;
+use std::path::{Path, PathBuf};
+
+fn user(name: &str, uid: u32, active: bool) -> User {
+    User {
+        name: name.into(),
+        uid,
+        gid: uid,
+        gecos: format!("{name} Example"),
+        home: format!("/home/{name}"),
+        shell: "/bin/bash".into(),
+        active,
+        can_login: active,
+        can_sudo: false,
+        directory_id: format!("id-{name}"),
+        directory_name: format!("{name}@example.com"),
+        emails: vec![format!("{name}@example.com")],
+        ssh_keys: vec![],
+    }
+}
+
+fn snapshot(names: &[&str]) -> Snapshot {
+    let users: Vec<User> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| user(n, 5000 + i as u32, i % 2 == 0))
+        .collect();
+    let mut groups: Vec<Group> = users
+        .iter()
+        .map(|u| Group {
+            name: u.name.clone(),
+            gid: u.gid,
+            directory_id: None,
+            members: vec![],
+        })
+        .collect();
+    groups.push(Group {
+        name: "ops".into(),
+        gid: 9000,
+        directory_id: Some("g-ops".into()),
+        members: names.iter().map(|n| n.to_string()).collect(),
+    });
+    Snapshot { users, groups }
+}
+
+fn meta(generation: u64) -> Meta {
+    Meta {
+        generation,
+        built_at: 1_700_000_000,
+        source: "file:/test".into(),
+        content_hash: "abc".into(),
+    }
+}
+
+fn dir_and_path() -> (tempfile::TempDir, PathBuf) {
+    // Characters SQLite URIs treat specially must survive in the path.
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("odd?#%dir");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("cache.db");
+    (dir, path)
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn round_trip_through_every_read() {
+    let (_dir, path) = dir_and_path();
+    let snap = snapshot(&["alice", "bert", "cleo"]);
+    publish(&path, &snap, &meta(3)).unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.meta().unwrap(), meta(3));
+    let alice = r.user_by_name("alice").unwrap().unwrap();
+    assert_eq!((alice.uid, alice.home.as_str()), (5000, "/home/alice"));
+    assert_eq!(r.user_by_uid(5001).unwrap().unwrap().name, "bert");
+    assert!(
+        r.user_by_name("Alice").unwrap().is_none(),
+        "names are case-sensitive"
+    );
+    assert!(r.user_by_uid(1).unwrap().is_none());
+    assert_eq!(
+        r.group_by_name("ops").unwrap().unwrap().members,
+        vec!["alice", "bert", "cleo"]
+    );
+    assert_eq!(r.group_by_gid(5002).unwrap().unwrap().name, "cleo");
+    assert_eq!(r.group_ids_of("bert").unwrap(), vec![9000]);
+    let page: Vec<u32> = r
+        .users_after(Some(5000), 10)
+        .unwrap()
+        .iter()
+        .map(|u| u.uid)
+        .collect();
+    assert_eq!(page, vec![5001, 5002]);
+    assert_eq!(r.users_after(None, 1).unwrap()[0].uid, 5000);
+    assert_eq!(r.groups_after(Some(5002), 10).unwrap()[0].name, "ops");
+    let a = r.account("bert").unwrap().unwrap();
+    assert!(!a.active && !a.can_login);
+    assert_eq!(a.emails, vec!["bert@example.com"]);
+    let counts = r.counts().unwrap();
+    assert_eq!(
+        (
+            counts.users,
+            counts.inactive_users,
+            counts.groups,
+            counts.can_login
+        ),
+        (3, 1, 4, 2)
+    );
+    let mut loaded = r.load_snapshot().unwrap();
+    loaded.groups.sort_by_key(|g| g.gid);
+    let mut expected = snap.clone();
+    expected.groups.sort_by_key(|g| g.gid);
+    assert_eq!(loaded, expected);
+}
+
+#[test]
+fn publish_replaces_atomically_and_old_readers_keep_their_snapshot() {
+    let (_dir, path) = dir_and_path();
+    publish(&path, &snapshot(&["alice"]), &meta(1)).unwrap();
+    let mut old = Reader::open(&path).unwrap();
+    assert!(old.is_current());
+    publish(&path, &snapshot(&["bert"]), &meta(2)).unwrap();
+    // The old handle reads the old, unmodified inode; it is told it is no longer current.
+    assert_eq!(old.user_by_name("alice").unwrap().unwrap().uid, 5000);
+    assert!(!old.is_current());
+    let new = Reader::open(&path).unwrap();
+    assert!(new.user_by_name("alice").unwrap().is_none());
+    assert_eq!(new.meta().unwrap().generation, 2);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+    assert_eq!(entries(path.parent().unwrap()), vec!["cache.db"]);
+}
+
+#[test]
+fn a_failed_publish_leaves_the_old_file_and_no_temp_file() {
+    let (_dir, path) = dir_and_path();
+    publish(&path, &snapshot(&["alice"]), &meta(1)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let mut bad = snapshot(&["alice", "bert"]);
+    bad.users[1].uid = bad.users[0].uid;
+    assert!(publish(&path, &bad, &meta(2)).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(entries(path.parent().unwrap()), vec!["cache.db"]);
+}
+
+#[test]
+fn temp_files_of_a_killed_publisher_are_removed() {
+    let (_dir, path) = dir_and_path();
+    let parent = path.parent().unwrap();
+    std::fs::write(parent.join(".cache.db.tmp.12345"), "half a database").unwrap();
+    std::fs::write(parent.join("unrelated"), "x").unwrap();
+    assert_eq!(remove_stale_temp_files(&path).unwrap(), 1);
+    std::fs::write(parent.join(".cache.db.tmp.999"), "x").unwrap();
+    publish(&path, &snapshot(&["alice"]), &meta(1)).unwrap();
+    assert_eq!(entries(parent), vec!["cache.db", "unrelated"]);
+}
+
+#[test]
+fn missing_garbage_truncated_and_foreign_versions_are_refused() {
+    let (_dir, path) = dir_and_path();
+    assert!(matches!(Reader::open(&path), Err(Error::Io { .. })));
+    std::fs::write(&path, b"this is not a database at all, just some bytes").unwrap();
+    assert!(Reader::open(&path).is_err());
+    std::fs::write(&path, []).unwrap();
+    assert!(Reader::open(&path).is_err());
+
+    let names: Vec<String> = (0..2000).map(|i| format!("user{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let good = path.with_file_name("good.db");
+    publish(&good, &snapshot(&refs), &meta(1)).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    for cut in [
+        100,
+        4096,
+        bytes.len() / 2,
+        bytes.len() - 4096,
+        bytes.len() - 1,
+    ] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(
+            Reader::open(&path).is_err(),
+            "a file cut at {cut} of {} opened",
+            bytes.len()
+        );
+    }
+
+    let conn = rusqlite::Connection::open(&good).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        Reader::open(&good),
+        Err(Error::SchemaVersion { found, .. }) if found == SCHEMA_VERSION + 1
+    ));
+}
+
+#[test]
+fn content_hash_ignores_order_but_not_content() {
+    let a = snapshot(&["alice", "bert"]);
+    let mut b = a.clone();
+    b.users.reverse();
+    b.groups.reverse();
+    b.groups[0].members.reverse();
+    assert_eq!(a.content_hash(), b.content_hash());
+    b.users[0].shell = "/bin/sh".into();
+    assert_ne!(a.content_hash(), b.content_hash());
+}

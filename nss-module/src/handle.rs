@@ -1,0 +1,103 @@
+//! One cache `Reader` per thread, opened on first use and reopened when it stops being current
+//! (a newer snapshot was published, or the process forked since it was opened).
+
+use crate::status::Fail;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use usher_cache::Reader;
+
+/// Where the cache is and how often a warm handle looks at the path for a newer snapshot.
+/// The exported functions use [`Config::system`]; tests inject their own.
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    pub path: &'a Path,
+    pub recheck_interval: Duration,
+}
+
+/// How often the module's handles notice a new snapshot at the latest.
+pub const SYSTEM_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Config<'static> {
+    /// The compiled-in cache path (never one from the environment: this runs in setuid programs).
+    pub fn system() -> Config<'static> {
+        Config {
+            path: Path::new(usher_cache::DEFAULT_CACHE_PATH),
+            recheck_interval: SYSTEM_RECHECK_INTERVAL,
+        }
+    }
+}
+
+impl<'a> Config<'a> {
+    /// A handle on `path` that looks for a new snapshot at every lookup.
+    pub fn eager(path: &'a Path) -> Config<'a> {
+        Config {
+            path,
+            recheck_interval: Duration::ZERO,
+        }
+    }
+}
+
+struct Slot {
+    path: PathBuf,
+    recheck_interval: Duration,
+    reader: Reader,
+}
+
+thread_local! {
+    static READER: RefCell<Option<Slot>> = const { RefCell::new(None) };
+}
+
+/// Runs `query` on this thread's handle for `cfg`, opening it if needed.
+///
+/// Fails with [`Fail::UNAVAIL_NO_CACHE`] if the cache cannot be opened, [`Fail::UNAVAIL_QUERY`]
+/// if the query fails (the handle is then dropped, so the next call reopens), and
+/// [`Fail::UNAVAIL_BUSY`] on re-entrance from inside a query (or during thread teardown): never
+/// recursing and never blocking.
+pub fn with_reader<T>(
+    cfg: &Config<'_>,
+    query: impl FnOnce(&Reader) -> usher_cache::Result<T>,
+) -> Result<T, Fail> {
+    READER
+        .try_with(|cell| {
+            let mut slot = cell.try_borrow_mut().map_err(|_| Fail::UNAVAIL_BUSY)?;
+            let usable = match slot.as_mut() {
+                Some(s) => {
+                    s.path.as_os_str() == cfg.path.as_os_str()
+                        && s.recheck_interval == cfg.recheck_interval
+                        && s.reader.is_current()
+                }
+                None => false,
+            };
+            if !usable {
+                // Close the old handle before opening the new one.
+                *slot = None;
+                let reader = Reader::open(cfg.path)
+                    .map_err(|_| Fail::UNAVAIL_NO_CACHE)?
+                    .with_recheck_interval(cfg.recheck_interval);
+                *slot = Some(Slot {
+                    path: cfg.path.to_path_buf(),
+                    recheck_interval: cfg.recheck_interval,
+                    reader,
+                });
+            }
+            let result = match slot.as_ref() {
+                Some(s) => query(&s.reader),
+                None => return Err(Fail::UNAVAIL_NO_CACHE),
+            };
+            result.map_err(|_| {
+                *slot = None;
+                Fail::UNAVAIL_QUERY
+            })
+        })
+        .unwrap_or(Err(Fail::UNAVAIL_BUSY))
+}
+
+/// Closes this thread's handle, if any (for tests and for callers that want the fd back now).
+pub fn close_thread_handle() {
+    let _ = READER.try_with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = None;
+        }
+    });
+}

@@ -1,0 +1,324 @@
+//! Packing entries into the caller's buffer, the way glibc expects: every string NUL-terminated,
+//! the member list an array of pointers that is pointer-aligned and NULL-terminated, everything
+//! inside `buf[..buflen]`. Only the bytes handed out are written (the buffer is never cleared), and
+//! the result struct is written only once everything fits.
+
+use libc::c_char;
+use libnss::group::CGroup;
+use libnss::passwd::CPasswd;
+use std::mem::{align_of, size_of};
+use std::ptr;
+use usher_cache::{GroupEntry, PasswdEntry};
+
+/// The password field of every entry: the module never hands out a hash.
+pub const NO_PASSWORD: &str = "*";
+
+/// Why an entry could not be packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackError {
+    /// The buffer is too small: glibc retries with a bigger one (TRYAGAIN/ERANGE).
+    TooSmall,
+    /// A field holds a NUL byte and so cannot be a C string. Never truncated: `root\0x` must not
+    /// become `root`. The entry is treated as absent.
+    InvalidString,
+}
+
+/// A bump allocator over the caller's buffer.
+pub struct Packer {
+    base: *mut u8,
+    cap: usize,
+    used: usize,
+}
+
+impl Packer {
+    /// # Safety
+    /// `buf` must be valid for writes of `buflen` bytes for as long as the returned pointers are
+    /// used (or `buf` may be null, which is treated as a buffer of size zero).
+    pub unsafe fn new(buf: *mut c_char, buflen: usize) -> Packer {
+        Packer {
+            base: buf.cast::<u8>(),
+            cap: if buf.is_null() { 0 } else { buflen },
+            used: 0,
+        }
+    }
+
+    /// Bytes handed out so far, alignment padding included.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// `size` bytes aligned to `align` (a power of two), or `TooSmall`.
+    fn alloc(&mut self, size: usize, align: usize) -> Result<*mut u8, PackError> {
+        let addr = (self.base as usize)
+            .checked_add(self.used)
+            .ok_or(PackError::TooSmall)?;
+        let pad = addr.wrapping_neg() & (align.max(1) - 1);
+        let start = self.used.checked_add(pad).ok_or(PackError::TooSmall)?;
+        let end = start.checked_add(size).ok_or(PackError::TooSmall)?;
+        if end > self.cap {
+            return Err(PackError::TooSmall);
+        }
+        self.used = end;
+        // SAFETY: start <= end <= cap, and base is valid for cap bytes (Packer::new's contract).
+        Ok(unsafe { self.base.add(start) })
+    }
+
+    /// Copies `s` and a terminating NUL into the buffer.
+    pub fn str(&mut self, s: &str) -> Result<*mut c_char, PackError> {
+        let bytes = s.as_bytes();
+        if bytes.contains(&0) {
+            return Err(PackError::InvalidString);
+        }
+        let len = bytes.len().checked_add(1).ok_or(PackError::TooSmall)?;
+        let p = self.alloc(len, 1)?;
+        // SAFETY: alloc returned `len` writable bytes at p that do not overlap `bytes`.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            p.add(bytes.len()).write(0);
+        }
+        Ok(p.cast::<c_char>())
+    }
+
+    /// A NULL-terminated, pointer-aligned array of pointers to copies of `items`.
+    pub fn str_array(&mut self, items: &[String]) -> Result<*mut *mut c_char, PackError> {
+        if items.iter().any(|s| s.as_bytes().contains(&0)) {
+            return Err(PackError::InvalidString);
+        }
+        let slots = items.len().checked_add(1).ok_or(PackError::TooSmall)?;
+        let bytes = slots
+            .checked_mul(size_of::<*mut c_char>())
+            .ok_or(PackError::TooSmall)?;
+        let array = self
+            .alloc(bytes, align_of::<*mut c_char>())?
+            .cast::<*mut c_char>();
+        for (i, s) in items.iter().enumerate() {
+            let p = self.str(s)?;
+            // SAFETY: i < items.len() < slots, and the array is aligned for pointers.
+            unsafe { array.add(i).write(p) };
+        }
+        // SAFETY: items.len() < slots.
+        unsafe { array.add(items.len()).write(ptr::null_mut()) };
+        Ok(array)
+    }
+}
+
+/// Bytes `pack_passwd` needs for `p` (no alignment is involved).
+pub fn passwd_size(p: &PasswdEntry) -> usize {
+    [&p.name, NO_PASSWORD, &p.gecos, &p.home, &p.shell]
+        .iter()
+        .map(|s| s.len() + 1)
+        .sum()
+}
+
+/// Packs `p` into `buf` and fills `*result` (only on success).
+///
+/// # Safety
+/// `result` must be valid for a write of a `CPasswd`; `buf` as for [`Packer::new`].
+pub unsafe fn pack_passwd(
+    p: &PasswdEntry,
+    result: *mut CPasswd,
+    buf: *mut c_char,
+    buflen: usize,
+) -> Result<(), PackError> {
+    if [&p.name, &p.gecos, &p.home, &p.shell]
+        .iter()
+        .any(|s| s.as_bytes().contains(&0))
+    {
+        return Err(PackError::InvalidString);
+    }
+    let mut packer = Packer::new(buf, buflen);
+    let entry = CPasswd {
+        name: packer.str(&p.name)?,
+        passwd: packer.str(NO_PASSWORD)?,
+        uid: p.uid,
+        gid: p.gid,
+        gecos: packer.str(&p.gecos)?,
+        dir: packer.str(&p.home)?,
+        shell: packer.str(&p.shell)?,
+    };
+    result.write(entry);
+    Ok(())
+}
+
+/// Packs `g` into `buf` and fills `*result` (only on success). The member array comes first, at
+/// the first pointer-aligned address of `buf`, followed by the strings.
+///
+/// # Safety
+/// `result` must be valid for a write of a `CGroup`; `buf` as for [`Packer::new`].
+pub unsafe fn pack_group(
+    g: &GroupEntry,
+    result: *mut CGroup,
+    buf: *mut c_char,
+    buflen: usize,
+) -> Result<(), PackError> {
+    if g.name.as_bytes().contains(&0) || g.members.iter().any(|m| m.as_bytes().contains(&0)) {
+        return Err(PackError::InvalidString);
+    }
+    let mut packer = Packer::new(buf, buflen);
+    let members = packer.str_array(&g.members)?;
+    let entry = CGroup {
+        name: packer.str(&g.name)?,
+        passwd: packer.str(NO_PASSWORD)?,
+        gid: g.gid,
+        members,
+    };
+    result.write(entry);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// A buffer whose start is 8-aligned, with room to shift the start.
+    fn aligned(len: usize) -> Vec<u64> {
+        vec![0xA5A5_A5A5_A5A5_A5A5; len / 8 + 2]
+    }
+
+    fn s(p: *const c_char) -> String {
+        // SAFETY: the tests pass pointers that the packer produced.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn strings_are_nul_terminated_and_bounded() {
+        let mut storage = aligned(16);
+        let buf = storage.as_mut_ptr().cast::<c_char>();
+        let mut p = unsafe { Packer::new(buf, 7) };
+        let a = p.str("abc").unwrap();
+        assert_eq!(p.used(), 4);
+        assert_eq!(p.str("def"), Err(PackError::TooSmall));
+        assert_eq!(p.used(), 4, "a failed write hands out nothing");
+        let b = p.str("de").unwrap();
+        assert_eq!(p.used(), 7);
+        assert_eq!(s(a), "abc");
+        assert_eq!(s(b), "de");
+        assert_eq!(p.str(""), Err(PackError::TooSmall));
+        // Bytes past buflen are untouched.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), 16) };
+        assert!(bytes[7..].iter().all(|&b| b == 0xA5));
+    }
+
+    #[test]
+    fn empty_string_needs_one_byte_and_null_buffer_is_empty() {
+        let mut storage = aligned(8);
+        let buf = storage.as_mut_ptr().cast::<c_char>();
+        let mut p = unsafe { Packer::new(buf, 0) };
+        assert_eq!(p.str(""), Err(PackError::TooSmall));
+        let mut p = unsafe { Packer::new(buf, 1) };
+        assert_eq!(s(p.str("").unwrap()), "");
+        let mut p = unsafe { Packer::new(std::ptr::null_mut(), 100) };
+        assert_eq!(p.str(""), Err(PackError::TooSmall));
+    }
+
+    #[test]
+    fn interior_nul_is_refused_not_truncated() {
+        let mut storage = aligned(64);
+        let buf = storage.as_mut_ptr().cast::<c_char>();
+        let mut p = unsafe { Packer::new(buf, 64) };
+        assert_eq!(p.str("root\0x"), Err(PackError::InvalidString));
+        assert_eq!(
+            p.str_array(&["a".into(), "b\0".into()]),
+            Err(PackError::InvalidString)
+        );
+        // Refused even when the buffer is too small, so glibc never grows it forever.
+        let mut p = unsafe { Packer::new(buf, 0) };
+        assert_eq!(p.str("a\0"), Err(PackError::InvalidString));
+    }
+
+    #[test]
+    fn array_is_aligned_and_null_terminated_at_every_offset() {
+        let ptr = size_of::<*mut c_char>();
+        let items: Vec<String> = vec!["alice".into(), "".into(), "bob".into()];
+        let strings: usize = items.iter().map(|s| s.len() + 1).sum();
+        for shift in 0..ptr {
+            let mut storage = aligned(256);
+            let buf = unsafe { storage.as_mut_ptr().cast::<c_char>().add(shift) };
+            let pad = (ptr - shift) % ptr;
+            let needed = pad + 4 * ptr + strings;
+            for len in 0..needed {
+                let mut p = unsafe { Packer::new(buf, len) };
+                assert_eq!(p.str_array(&items), Err(PackError::TooSmall), "len {len}");
+            }
+            let mut p = unsafe { Packer::new(buf, needed) };
+            let array = p.str_array(&items).unwrap();
+            assert_eq!(p.used(), needed);
+            assert_eq!(array as usize % align_of::<*mut c_char>(), 0);
+            let got: Vec<String> = (0..3).map(|i| s(unsafe { *array.add(i) })).collect();
+            assert_eq!(got, items);
+            assert!(unsafe { *array.add(3) }.is_null());
+            // All of it lies inside the buffer.
+            let lo = buf as usize;
+            let hi = lo + needed;
+            for i in 0..3 {
+                let a = unsafe { *array.add(i) } as usize;
+                assert!(a >= lo && a < hi);
+            }
+            assert!(array as usize >= lo && (array as usize) + 4 * ptr <= hi);
+        }
+    }
+
+    #[test]
+    fn empty_member_list_is_a_lone_null() {
+        let mut storage = aligned(16);
+        let buf = storage.as_mut_ptr().cast::<c_char>();
+        let mut p = unsafe { Packer::new(buf, size_of::<*mut c_char>()) };
+        let array = p.str_array(&[]).unwrap();
+        assert!(unsafe { *array }.is_null());
+    }
+
+    #[test]
+    fn passwd_fails_whole_and_leaves_result_alone() {
+        let e = PasswdEntry {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10001,
+            gecos: "Alice".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
+        };
+        let needed = passwd_size(&e);
+        assert_eq!(needed, 6 + 2 + 6 + 12 + 10);
+        let mut storage = aligned(needed);
+        let buf = storage.as_mut_ptr().cast::<c_char>();
+        let mut out = CPasswd {
+            name: std::ptr::null_mut(),
+            passwd: std::ptr::null_mut(),
+            uid: 7,
+            gid: 7,
+            gecos: std::ptr::null_mut(),
+            dir: std::ptr::null_mut(),
+            shell: std::ptr::null_mut(),
+        };
+        for len in 0..needed {
+            assert_eq!(
+                unsafe { pack_passwd(&e, &mut out, buf, len) },
+                Err(PackError::TooSmall)
+            );
+            assert!(out.name.is_null() && out.uid == 7);
+        }
+        unsafe { pack_passwd(&e, &mut out, buf, needed) }.unwrap();
+        assert_eq!(
+            (
+                s(out.name),
+                s(out.passwd),
+                out.uid,
+                out.gid,
+                s(out.gecos),
+                s(out.dir),
+                s(out.shell)
+            ),
+            (
+                "alice".into(),
+                "*".into(),
+                10001,
+                10001,
+                "Alice".into(),
+                "/home/alice".into(),
+                "/bin/bash".into()
+            )
+        );
+    }
+}

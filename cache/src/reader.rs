@@ -42,6 +42,7 @@ pub struct Account {
     pub directory_name: String,
     pub emails: Vec<String>,
     pub ssh_keys: Vec<String>,
+    pub principals: Vec<String>,
 }
 
 /// Counts of what a snapshot holds.
@@ -311,6 +312,8 @@ impl Reader {
         };
         let emails = list("SELECT email FROM user_emails WHERE uid = ?1 ORDER BY email")?;
         let ssh_keys = list("SELECT key FROM user_ssh_keys WHERE uid = ?1 ORDER BY key")?;
+        let principals =
+            list("SELECT principal FROM user_principals WHERE uid = ?1 ORDER BY principal")?;
         Ok(Some(Account {
             passwd,
             active,
@@ -320,6 +323,7 @@ impl Reader {
             directory_name,
             emails,
             ssh_keys,
+            principals,
         }))
     }
 
@@ -375,6 +379,7 @@ impl Reader {
                     directory_name: r.get(10)?,
                     emails: Vec::new(),
                     ssh_keys: Vec::new(),
+                    principals: Vec::new(),
                 })
             })?;
             rows.collect::<rusqlite::Result<_>>()?

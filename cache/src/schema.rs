@@ -33,6 +33,12 @@ CREATE TABLE user_emails (
     PRIMARY KEY (uid, email)
 ) WITHOUT ROWID;
 
+CREATE TABLE user_principals (
+    uid       INTEGER NOT NULL,
+    principal TEXT NOT NULL,
+    PRIMARY KEY (uid, principal)
+) WITHOUT ROWID;
+
 CREATE TABLE user_ssh_keys (
     uid INTEGER NOT NULL,
     key TEXT NOT NULL,

@@ -21,6 +21,8 @@ pub struct User {
     pub directory_name: String,
     pub emails: Vec<String>,
     pub ssh_keys: Vec<String>,
+    /// Certificate principals that may log in as this user, chosen by host policy at publish time.
+    pub principals: Vec<String>,
 }
 
 /// A POSIX group: a directory group, or a user-private group (no `directory_id`).

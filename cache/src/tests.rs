@@ -16,6 +16,7 @@ fn user(name: &str, uid: u32, active: bool) -> User {
         directory_name: format!("{name}@example.com"),
         emails: vec![format!("{name}@example.com")],
         ssh_keys: vec![],
+        principals: vec![name.to_string(), format!("{name}@example.com")],
     }
 }
 
@@ -103,6 +104,7 @@ fn round_trip_through_every_read() {
     let a = r.account("bert").unwrap().unwrap();
     assert!(!a.active && !a.can_login);
     assert_eq!(a.emails, vec!["bert@example.com"]);
+    assert_eq!(a.principals, vec!["bert", "bert@example.com"]);
     let counts = r.counts().unwrap();
     assert_eq!(
         (

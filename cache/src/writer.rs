@@ -94,6 +94,8 @@ fn build(tmp: &Path, snapshot: &Snapshot, meta: &Meta) -> Result<()> {
             tx.prepare("INSERT OR IGNORE INTO user_emails (uid, email) VALUES (?1, ?2)")?;
         let mut put_key =
             tx.prepare("INSERT OR IGNORE INTO user_ssh_keys (uid, key) VALUES (?1, ?2)")?;
+        let mut put_principal =
+            tx.prepare("INSERT OR IGNORE INTO user_principals (uid, principal) VALUES (?1, ?2)")?;
         for u in users {
             put_user.execute(params![
                 u.uid,
@@ -113,6 +115,9 @@ fn build(tmp: &Path, snapshot: &Snapshot, meta: &Meta) -> Result<()> {
             }
             for key in &u.ssh_keys {
                 put_key.execute(params![u.uid, key])?;
+            }
+            for principal in &u.principals {
+                put_principal.execute(params![u.uid, principal])?;
             }
         }
 

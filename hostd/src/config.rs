@@ -27,6 +27,8 @@ pub struct Config {
     pub access: AccessConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub ssh: SshConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,13 +169,67 @@ impl Default for IdsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessConfig {
     /// Directory groups (by name or by the directory's group id) whose members may log in here.
     pub login_groups: Vec<String>,
     /// Directory groups whose members get sudo (and may log in).
     pub sudo_groups: Vec<String>,
+    /// Sudo without a password: certificate users have none.
+    pub sudo_nopasswd: bool,
+    /// End a user's sessions and processes when they lose login permission.
+    pub end_sessions_on_revoke: bool,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            login_groups: Vec::new(),
+            sudo_groups: Vec::new(),
+            sudo_nopasswd: true,
+            end_sessions_on_revoke: false,
+        }
+    }
+}
+
+/// Which of a user's names a certificate may carry as its principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// The POSIX name (`alice`).
+    Name,
+    /// The directory's userName (`alice@example.com`).
+    UserName,
+    /// Each of the user's email addresses.
+    Emails,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SshConfig {
+    /// A step-ca style `GET /ssh/roots` endpoint answering `{"userKey": [...]}`.
+    pub user_ca_keys_url: Option<String>,
+    /// A PEM CA for `user_ca_keys_url`, when it is served under a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// A local file of trusted user CA public keys, one per line, used with or instead of the URL.
+    pub user_ca_keys_file: Option<PathBuf>,
+    pub principals: Vec<PrincipalKind>,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            user_ca_keys_url: None,
+            ca_file: None,
+            user_ca_keys_file: None,
+            principals: vec![
+                PrincipalKind::Name,
+                PrincipalKind::UserName,
+                PrincipalKind::Emails,
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +310,9 @@ impl Config {
         if let DirectoryConfig::Scim(scim) = &self.directory {
             scim.check()?;
         }
+        if let Some(url) = &self.ssh.user_ca_keys_url {
+            check_url(url, "ssh.user_ca_keys_url")?;
+        }
         let m = &self.mapping;
         for (key, value) in [
             ("home_root", &m.home_root),
@@ -277,20 +336,25 @@ impl Config {
     }
 }
 
+/// A URL Usher may fetch from: https, or http on loopback only; no credentials inside.
+fn check_url(text: &str, key: &str) -> std::result::Result<(), String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{key}: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{key} must not hold credentials"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "{key} must be https:// (http:// only for loopback)"
+        )),
+        other => Err(format!("{key}: unsupported scheme {other}")),
+    }
+}
+
 impl ScimConfig {
     fn check(&self) -> std::result::Result<(), String> {
-        let url = reqwest::Url::parse(&self.url).map_err(|e| format!("directory.url: {e}"))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("directory.url must not hold credentials; use token_file".into());
-        }
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&url) => {}
-            "http" => {
-                return Err("directory.url must be https:// (http:// only for loopback)".into())
-            }
-            other => return Err(format!("directory.url: unsupported scheme {other}")),
-        }
+        check_url(&self.url, "directory.url")?;
         if !(1..=1000).contains(&self.page_size) {
             return Err("directory.page_size must be between 1 and 1000".into());
         }

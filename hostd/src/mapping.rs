@@ -4,7 +4,9 @@
 //! The order of decisions is fixed and the same on every host: records are taken oldest first
 //! (`meta.created`, then `id`), so when two claim one name or number, the older one keeps it.
 
-use crate::config::{AccessConfig, IdsConfig, MappingConfig, MAX_ID, SYSTEMD_DYNAMIC_IDS};
+use crate::config::{
+    AccessConfig, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
+};
 use crate::scim::{self, printable};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -95,6 +97,8 @@ pub struct MappingContext<'a> {
     pub mapping: &'a MappingConfig,
     pub ids: &'a IdsConfig,
     pub access: &'a AccessConfig,
+    /// Which names a certificate may carry to log in as a user.
+    pub principals: &'a [PrincipalKind],
     pub local: &'a LocalAccounts,
     /// Shells listed in /etc/shells.
     pub shells: &'a HashSet<String>,
@@ -375,6 +379,7 @@ fn user_fields(
             directory_name,
             emails,
             ssh_keys,
+            principals: Vec::new(),
         },
         explicit_gid,
     })
@@ -703,10 +708,41 @@ pub fn map_directory(data: &DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
     }
 
     apply_access(&mut kept_users, &groups, ctx.access);
+    for u in &mut kept_users {
+        u.principals = principals(u, ctx.principals);
+    }
     out.snapshot = Snapshot {
         users: kept_users,
         groups,
     };
+    out
+}
+
+/// Whether `p` can stand in sshd's principals list as it is: no whitespace, quotes or commas
+/// (which could turn a line into options or a list), nothing that starts like an option.
+fn valid_principal(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 256
+        && !p.starts_with('-')
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
+}
+
+/// The certificate principals that may log in as `u`, in the configured order, without repeats.
+fn principals(u: &User, kinds: &[PrincipalKind]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for kind in kinds {
+        let names: Vec<&String> = match kind {
+            PrincipalKind::Name => vec![&u.name],
+            PrincipalKind::UserName => vec![&u.directory_name],
+            PrincipalKind::Emails => u.emails.iter().collect(),
+        };
+        for name in names {
+            if valid_principal(name) && !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+    }
     out
 }
 

@@ -119,6 +119,7 @@ pub async fn sync_once(
         mapping: &config.mapping,
         ids: &config.ids,
         access: &config.access,
+        principals: &config.ssh.principals,
         local: &local,
         shells: &shells,
         previous: previous.as_ref().map(|(s, _)| s),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{AccessConfig, IdsConfig, MappingConfig};
+use crate::config::{AccessConfig, IdsConfig, MappingConfig, PrincipalKind};
 use serde_json::json;
 
 const EXT: &str = "urn:usher:params:scim:schemas:extension:posix:2.0:User";
@@ -29,6 +29,7 @@ struct Fixture {
     mapping: MappingConfig,
     ids: IdsConfig,
     access: AccessConfig,
+    principals: Vec<PrincipalKind>,
     local: LocalAccounts,
     shells: HashSet<String>,
     previous: Option<Snapshot>,
@@ -51,6 +52,7 @@ impl Fixture {
             mapping: MappingConfig::default(),
             ids: IdsConfig::default(),
             access: AccessConfig::default(),
+            principals: crate::config::SshConfig::default().principals,
             local,
             shells: ["/bin/bash", "/bin/sh", "/usr/bin/zsh"]
                 .iter()
@@ -65,6 +67,7 @@ impl Fixture {
             mapping: &self.mapping,
             ids: &self.ids,
             access: &self.access,
+            principals: &self.principals,
             local: &self.local,
             shells: &self.shells,
             previous: self.previous.as_ref(),
@@ -434,4 +437,26 @@ fn local_accounts_are_read_from_passwd_and_group_files() {
     assert!(local.user_names.contains("bob") && local.user_names.contains("nisuser"));
     assert!(local.uids.contains(&1001) && local.uids.contains(&0));
     assert!(local.group_names.contains("sudo") && local.gids.contains(&27));
+}
+
+#[test]
+fn principals_follow_policy_and_never_carry_unsafe_text() {
+    let mut f = Fixture::new();
+    let mut alice = user("u1", "alice@example.com", Some(5000));
+    alice["emails"] = json!([
+        {"value": "alice@example.com"},
+        {"value": "a.smith+ops@example.com", "primary": true},
+        {"value": "x\"y@example.com"}
+    ]);
+    let m = f.map(vec![alice.clone()], vec![]);
+    assert_eq!(
+        user_named(&m, "alice").principals,
+        vec!["alice", "alice@example.com", "a.smith+ops@example.com"]
+    );
+    f.principals = vec![PrincipalKind::Name];
+    let m = f.map(vec![alice], vec![]);
+    assert_eq!(user_named(&m, "alice").principals, vec!["alice"]);
+    assert!(!valid_principal("from=\"*\" alice"));
+    assert!(!valid_principal("-o"));
+    assert!(!valid_principal("a,b"));
 }

@@ -58,6 +58,7 @@ pub fn user(name: &str, uid: u32) -> User {
         directory_name: format!("{name}@example.com"),
         emails: vec![format!("{name}@example.com")],
         ssh_keys: vec![],
+        principals: vec![],
     }
 }
 

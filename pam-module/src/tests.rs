@@ -1,0 +1,274 @@
+//! The account and session phases end to end without PAM: a real published snapshot, a fake
+//! passwd file, a temporary home root.
+
+use super::*;
+use std::os::unix::fs::MetadataExt;
+use usher_cache::{Meta, Snapshot, User};
+
+fn user(name: &str, uid: u32, home: &str, active: bool, login: bool, sudo: bool) -> User {
+    User {
+        name: name.into(),
+        uid,
+        gid: uid,
+        gecos: name.into(),
+        home: home.into(),
+        shell: "/bin/bash".into(),
+        active,
+        can_login: login,
+        can_sudo: sudo,
+        directory_id: format!("id-{name}"),
+        directory_name: format!("{name}@example.com"),
+        emails: vec![],
+        ssh_keys: vec![],
+        principals: vec![],
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    env: Env,
+    args: Args,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let skel = dir.path().join("skel");
+    std::fs::create_dir(&skel).unwrap();
+    std::fs::write(skel.join(".profile"), "# profile\n").unwrap();
+    let h = |n: &str| format!("{}/{n}", home.display());
+    let snapshot = Snapshot {
+        users: vec![
+            user("alice", 100_001, &h("alice"), true, true, true),
+            user("bob", 100_002, &h("bob"), true, true, false),
+            user("carol", 100_003, &h("carol"), true, false, false),
+            user("dave", 100_004, &h("dave"), false, true, true),
+            user("eve", 100_005, "/etc/eve", true, true, false),
+            user("localdup", 100_006, &h("localdup"), false, false, false),
+        ],
+        groups: vec![],
+    };
+    let cache = dir.path().join("cache.db");
+    let meta = Meta {
+        generation: 1,
+        built_at: 0,
+        source: "test".into(),
+        content_hash: snapshot.content_hash(),
+    };
+    usher_cache::publish(&cache, &snapshot, &meta).unwrap();
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/bash\nlocaldup:x:1000:1000::/home/localdup:/bin/sh\n",
+    )
+    .unwrap();
+    let args = Args::parse(
+        [
+            format!("home_root={}", home.display()),
+            format!("skel={}", skel.display()),
+        ]
+        .iter()
+        .map(|s| s.as_bytes())
+        .collect::<Vec<_>>(),
+    );
+    World {
+        env: Env { cache, passwd },
+        dir,
+        args,
+    }
+}
+
+fn acct(w: &World, user: &str, service: &str) -> AccountResult {
+    run_account(user.as_bytes(), service, &w.args, &w.env).result
+}
+
+#[test]
+fn account_against_a_real_snapshot() {
+    let w = world();
+    use AccountResult::*;
+    assert_eq!(acct(&w, "alice", "sshd"), Success);
+    assert_eq!(acct(&w, "alice", "sudo"), Success);
+    assert_eq!(acct(&w, "bob", "sshd"), Success);
+    assert_eq!(acct(&w, "bob", "sudo"), PermDenied);
+    assert_eq!(acct(&w, "bob", "sudo-i"), PermDenied);
+    assert_eq!(acct(&w, "bob", "su"), Success);
+    assert_eq!(acct(&w, "carol", "sshd"), PermDenied);
+    assert_eq!(acct(&w, "dave", "sshd"), AcctExpired);
+    assert_eq!(acct(&w, "dave", "sudo"), AcctExpired);
+    assert_eq!(acct(&w, "root", "sshd"), Ignore);
+    assert_eq!(acct(&w, "localdup", "sshd"), Ignore);
+    assert_eq!(acct(&w, "nobody-here", "sshd"), Ignore);
+    assert_eq!(acct(&w, "", "sshd"), Ignore);
+    assert_eq!(
+        run_account(b"\xffbad", "sshd", &w.args, &w.env).result,
+        Ignore
+    );
+
+    let o = run_account(b"carol", "sshd", &w.args, &w.env);
+    assert_eq!(o.user_message, Some(decide::MSG_NO_LOGIN));
+    let (level, line) = o.log.unwrap();
+    assert_eq!(level, Level::Notice);
+    assert_eq!(
+        line,
+        "pam_usher(sshd:account): user carol: not in a login group on this host; denied"
+    );
+    let o = run_account(b"nobody-here", "sshd", &w.args, &w.env);
+    assert_eq!(o.log, None);
+}
+
+fn break_cache(w: &World, how: &str) {
+    let cache = &w.env.cache;
+    match how {
+        "missing" => std::fs::remove_file(cache).unwrap(),
+        "garbage" => {
+            std::fs::write(cache, b"this is not an sqlite database at all, sorry").unwrap()
+        }
+        "truncated" => {
+            let bytes = std::fs::read(cache).unwrap();
+            std::fs::write(cache, &bytes[..bytes.len() / 3]).unwrap();
+        }
+        "empty" => std::fs::write(cache, b"").unwrap(),
+        "version" => {
+            let c = rusqlite::Connection::open(cache).unwrap();
+            c.pragma_update(None, "user_version", 999).unwrap();
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn broken_cache_fails_closed_for_non_local_users_only() {
+    for how in ["missing", "garbage", "truncated", "empty", "version"] {
+        let w = world();
+        break_cache(&w, how);
+        use AccountResult::*;
+        for name in ["alice", "bob", "nobody-here"] {
+            let o = run_account(name.as_bytes(), "sshd", &w.args, &w.env);
+            assert_eq!(o.result, AuthinfoUnavail, "{how} {name}");
+            assert_eq!(o.user_message, Some(decide::MSG_UNAVAILABLE));
+            let (level, line) = o.log.unwrap();
+            assert_eq!(level, Level::Error);
+            assert!(line.contains("fail closed"), "{line}");
+        }
+        for name in ["root", "localdup"] {
+            let o = run_account(name.as_bytes(), "sshd", &w.args, &w.env);
+            assert_eq!(o.result, Ignore, "{how} {name}");
+            assert_eq!(o.user_message, None);
+            assert_eq!(o.log.map(|l| l.0), Some(Level::Warning));
+        }
+        // Session: nothing is created, nobody is locked out by the session phase.
+        let o = run_open_session(b"alice", "sshd", &w.args, &w.env);
+        assert_eq!(o.result, SessionResult::Ignore, "{how}");
+        assert_eq!(o.log.map(|l| l.0), Some(Level::Warning));
+        assert!(!w.dir.path().join("home/alice").exists());
+    }
+}
+
+#[test]
+fn session_creates_the_home_once() {
+    let w = world();
+    let home = w.dir.path().join("home/alice");
+    let o = run_open_session(b"alice", "sshd", &w.args, &w.env);
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert_eq!(o.result, SessionResult::Success);
+        return;
+    }
+    assert_eq!(o.result, SessionResult::Success);
+    let (level, line) = o.log.unwrap();
+    assert_eq!(level, Level::Info);
+    assert!(
+        line.starts_with("pam_usher(sshd:session): user alice: home directory created"),
+        "{line}"
+    );
+    let md = std::fs::metadata(&home).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (100_001, 100_001, 0o700)
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join(".profile")).unwrap(),
+        "# profile\n"
+    );
+    // Second login: left alone, nothing logged.
+    std::fs::write(home.join(".profile"), "changed").unwrap();
+    let o = run_open_session(b"alice", "sshd", &w.args, &w.env);
+    assert_eq!(
+        o,
+        Outcome {
+            result: SessionResult::Success,
+            log: None,
+            user_message: None
+        }
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join(".profile")).unwrap(),
+        "changed"
+    );
+}
+
+#[test]
+fn session_ignores_unmanaged_and_refuses_homes_outside_the_root() {
+    let w = world();
+    for name in ["root", "localdup", "nobody-here"] {
+        let o = run_open_session(name.as_bytes(), "sshd", &w.args, &w.env);
+        assert_eq!(
+            o,
+            Outcome {
+                result: SessionResult::Ignore,
+                log: None,
+                user_message: None
+            }
+        );
+    }
+    assert!(!w.dir.path().join("home/localdup").exists());
+    let o = run_open_session(b"eve", "sshd", &w.args, &w.env);
+    assert_eq!(o.result, SessionResult::SessionErr);
+    assert_eq!(o.user_message, Some(decide::MSG_HOME_REFUSED));
+    let (level, line) = o.log.unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(line.contains("not below the home root"), "{line}");
+}
+
+#[test]
+fn session_refuses_a_planted_symlink() {
+    let w = world();
+    let victim = w.dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    // bob's home is <dir>/home/bob: with the home root one level up, <dir>/home is a component
+    // below the root, and a symlink there must be refused, not followed.
+    let args = Args {
+        home_root: w.dir.path().to_path_buf(),
+        ..w.args.clone()
+    };
+    std::fs::remove_dir(w.dir.path().join("home")).unwrap();
+    std::os::unix::fs::symlink(&victim, w.dir.path().join("home")).unwrap();
+    let o = run_open_session(b"bob", "sshd", &args, &w.env);
+    assert_eq!(o.result, SessionResult::SessionErr, "{o:?}");
+    assert!(!victim.join("bob").exists());
+}
+
+#[test]
+fn panics_are_caught_and_fail_closed() {
+    let code = guarded(
+        "account",
+        || PamResultCode::PAM_PERM_DENIED,
+        || panic!("boom"),
+    );
+    assert_eq!(code, PamResultCode::PAM_PERM_DENIED);
+    let code = guarded(
+        "session",
+        || PamResultCode::PAM_SESSION_ERR,
+        || panic!("boom"),
+    );
+    assert_eq!(code, PamResultCode::PAM_SESSION_ERR);
+    assert_eq!(
+        guarded(
+            "account",
+            || PamResultCode::PAM_PERM_DENIED,
+            || PamResultCode::PAM_IGNORE
+        ),
+        PamResultCode::PAM_IGNORE
+    );
+}

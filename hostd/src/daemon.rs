@@ -73,6 +73,18 @@ pub fn record(state: &mut State, result: &Result<Report>) {
     }
 }
 
+/// Ends the sessions of users who lost login permission, if the host asks for it.
+pub fn act_on_revocations(config: &Config, result: &Result<Report>) {
+    let Ok(report) = result else { return };
+    for (name, uid) in &report.revoked {
+        if config.access.end_sessions_on_revoke {
+            crate::sidefiles::end_sessions(name, *uid);
+        } else {
+            log::info!("{name} (uid {uid}) lost login permission; running sessions are left (end_sessions_on_revoke = false)");
+        }
+    }
+}
+
 /// Logs one sync's outcome: each skipped entry and note, then one summary line.
 pub fn log_result(source: &str, result: &Result<Report>) {
     match result {
@@ -84,6 +96,9 @@ pub fn log_result(source: &str, result: &Result<Report>) {
                 for note in &report.notes {
                     log::info!("{note}");
                 }
+            }
+            for error in &report.side_file_errors {
+                log::error!("{error}");
             }
             log::info!("sync from {source}: {report}");
         }
@@ -222,6 +237,7 @@ impl Daemon {
                 break;
             };
             log_result(&self.config.source_label(), &result);
+            act_on_revocations(&self.config, &result);
             record(&mut self.state, &result);
             let sync = &self.config.sync;
             let wait = match &result {
@@ -317,6 +333,8 @@ mod tests {
             changed: 0,
             skipped: vec![],
             notes: vec![],
+            revoked: vec![],
+            side_file_errors: vec![],
         };
         record(&mut state, &Ok(report));
         assert_eq!(

@@ -7,6 +7,7 @@ pub mod mapping;
 pub mod notify;
 pub mod scim;
 pub mod secret;
+pub mod sidefiles;
 pub mod source;
 pub mod state;
 pub mod sync;

@@ -19,6 +19,10 @@ pub struct Paths {
     pub shells: PathBuf,
     /// The daemon's private state (root-only directory).
     pub state: PathBuf,
+    /// sshd's `TrustedUserCAKeys`.
+    pub trusted_ca_keys: PathBuf,
+    /// The sudoers drop-in (written only where /etc/sudoers.d exists).
+    pub sudoers: PathBuf,
 }
 
 impl Default for Paths {
@@ -29,6 +33,8 @@ impl Default for Paths {
             group: PathBuf::from("/etc/group"),
             shells: PathBuf::from("/etc/shells"),
             state: PathBuf::from(DEFAULT_STATE_PATH),
+            trusted_ca_keys: PathBuf::from("/etc/usher/trusted_user_ca_keys"),
+            sudoers: PathBuf::from("/etc/sudoers.d/usher"),
         }
     }
 }
@@ -52,6 +58,10 @@ pub struct Report {
     pub changed: usize,
     pub skipped: Vec<Skipped>,
     pub notes: Vec<String>,
+    /// Users who could log in before this sync and cannot now: (name, uid).
+    pub revoked: Vec<(String, u32)>,
+    /// Side files (CA keys, sudoers) that could not be updated; the old ones stay.
+    pub side_file_errors: Vec<String>,
 }
 
 impl std::fmt::Display for Report {
@@ -180,6 +190,19 @@ pub async fn sync_once(
         (Some(m), false) => m.generation + 1,
         (None, _) => 1,
     };
+    let may_log_in = |u: &usher_cache::User| u.active && u.can_login;
+    let revoked: Vec<(String, u32)> = old_users
+        .values()
+        .filter(|old| may_log_in(old))
+        .filter(|old| {
+            !snapshot
+                .users
+                .iter()
+                .any(|u| u.directory_id == old.directory_id && may_log_in(u))
+        })
+        .map(|old| (old.name.clone(), old.uid))
+        .collect();
+
     if !unchanged {
         let meta = Meta {
             generation,
@@ -191,6 +214,19 @@ pub async fn sync_once(
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
         usher_cache::publish(&paths.cache, &snapshot, &meta)?;
+    }
+
+    // Side files follow the snapshot and the config; a failure here keeps the old files and is
+    // reported, but does not undo the publish.
+    let mut notes = mapped.notes;
+    let mut side_file_errors = Vec::new();
+    if let Err(e) =
+        crate::sidefiles::update_ca_keys(config, &paths.trusted_ca_keys, &mut notes).await
+    {
+        side_file_errors.push(e.to_string());
+    }
+    if let Err(e) = crate::sidefiles::update_sudoers(config, &snapshot, &paths.sudoers) {
+        side_file_errors.push(e.to_string());
     }
     Ok(Report {
         outcome: if unchanged {
@@ -206,7 +242,9 @@ pub async fn sync_once(
         removed,
         changed,
         skipped: mapped.skipped,
-        notes: mapped.notes,
+        notes,
+        revoked,
+        side_file_errors,
     })
 }
 

@@ -1,6 +1,6 @@
 //! usherctl: the operator's view of Usher on this host.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use usher_cache::Reader;
@@ -13,7 +13,10 @@ const USAGE: &str = "usage: usherctl [--config PATH] COMMAND
   sync [--timeout SECONDS]
                  ask the running usherd to sync now and wait for the result
   user NAME      what the cache says about a user, and whether they may log in here
-  group NAME     what the cache says about a group";
+  group NAME     what the cache says about a group
+  principals USER  for sshd's AuthorizedPrincipalsCommand: the certificate principals that may
+                 log in as USER, only if USER is active and allowed here; nothing otherwise
+  keys USER      for sshd's AuthorizedKeysCommand: USER's SSH public keys, on the same terms";
 
 fn format_time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
@@ -276,6 +279,29 @@ fn group(paths: &Paths, name: &str) -> Result<ExitCode, ExitCode> {
     }
 }
 
+/// Prints one line per item of what the cache lists for `name` when the user may log in here, and
+/// nothing otherwise (unknown, local, deactivated, not allowed, or an unreadable cache).
+fn print_if_allowed(
+    paths: &Paths,
+    name: &str,
+    list: fn(usher_cache::Account) -> Vec<String>,
+) -> ExitCode {
+    let Ok(reader) = Reader::open(&paths.cache) else {
+        return ExitCode::SUCCESS;
+    };
+    if let Ok(Some(account)) = reader.account(name) {
+        if account.active && account.can_login {
+            let mut out = String::new();
+            for line in list(account) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn usage(message: &str) -> ExitCode {
     if !message.is_empty() {
         eprintln!("usherctl: {message}");
@@ -294,25 +320,27 @@ fn main() -> ExitCode {
         config_path = Some(PathBuf::from(args.remove(1)));
         args.remove(0);
     }
-    let path = config_path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
-    let config = match Config::load(&path) {
-        Ok(c) => Some(c),
-        Err(e) if config_path.is_some() || Path::new(&path).exists() => {
-            eprintln!("usherctl: {e}");
-            None
+    // Only `status` reads the config: principals and keys run at every SSH login, as an
+    // unprivileged user, and need nothing but the cache.
+    let load_config = || {
+        let path = config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+        match Config::load(&path) {
+            Ok(c) => Some(c),
+            Err(e) if config_path.is_some() || path.exists() => {
+                eprintln!("usherctl: {e}");
+                None
+            }
+            Err(_) => None,
         }
-        Err(_) => None,
     };
     let paths = Paths::default();
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["status"] => Ok(status(config.as_ref(), &paths)),
+    let command: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match command.as_slice() {
+        ["principals", name] => Ok(print_if_allowed(&paths, name, |a| a.principals)),
+        ["keys", name] => Ok(print_if_allowed(&paths, name, |a| a.ssh_keys)),
+        ["status"] => Ok(status(load_config().as_ref(), &paths)),
         ["sync"] => Ok(sync(&paths, Duration::from_secs(300))),
         ["sync", "--timeout", t] => match t.parse() {
             Ok(t) => Ok(sync(&paths, Duration::from_secs(t))),

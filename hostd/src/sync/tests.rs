@@ -27,6 +27,8 @@ impl Fixture {
             group: p("group"),
             shells: p("shells"),
             state: p("private/state.json"),
+            trusted_ca_keys: p("etc/trusted_user_ca_keys"),
+            sudoers: p("etc/sudoers.d/usher"),
         };
         let config = Config::parse(&format!(
             "[directory]\nkind = \"file\"\npath = \"{}\"\n",

@@ -1,0 +1,19 @@
+#!/bin/bash
+# Installs what Usher's build, tests and demo need on a fresh Debian machine (as root).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+apt_packages=(openssh-server openssh-client sudo pamtester libpam0g-dev gcc binutils iproute2 procps)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The real SCIM 2.0 server the tests and the demo run against, and the Python test tools' needs.
+python3 -m pip install -q --disable-pip-version-check scim2-server==0.8.3 pytest cryptography 2>&1 \
+    | grep -v "Running pip as the 'root' user" >&2 || true
+command -v scim2-server >/dev/null || { echo "setup: scim2-server is not on PATH" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }

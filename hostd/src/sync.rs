@@ -120,6 +120,12 @@ pub async fn sync_once(
     paths: &Paths,
     force: bool,
 ) -> Result<Report> {
+    // A publisher killed mid-write (SIGKILL, power loss) leaves a temp file; never let it linger.
+    match usher_cache::remove_stale_temp_files(&paths.cache) {
+        Ok(0) => {}
+        Ok(n) => log::info!("removed {n} temp file(s) left by an interrupted publish"),
+        Err(e) => log::warn!("cannot clean up temp files beside the cache: {e}"),
+    }
     let previous = read_previous(paths);
     let data = source.fetch().await?;
     let local =

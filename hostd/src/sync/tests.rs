@@ -157,6 +157,17 @@ fn a_failed_fetch_or_broken_export_leaves_the_cache_untouched() {
 }
 
 #[test]
+fn a_temp_file_left_by_a_killed_publish_is_removed_even_when_nothing_changes() {
+    let f = Fixture::new();
+    f.write_directory(2, &[]);
+    f.sync(false).unwrap();
+    let leftover = f.paths.cache.with_file_name(".cache.db.tmp.4242");
+    std::fs::write(&leftover, "half written").unwrap();
+    assert_eq!(f.sync(false).unwrap().outcome, Outcome::Unchanged);
+    assert!(!leftover.exists());
+}
+
+#[test]
 fn a_corrupt_cache_is_replaced() {
     let f = Fixture::new();
     f.write_directory(2, &[]);

@@ -83,6 +83,11 @@ fn passwd_from_row(row: &Row<'_>) -> rusqlite::Result<PasswdEntry> {
     })
 }
 
+/// The items of a `,`-joined list column (none for an empty string).
+fn split_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').filter(|item| !item.is_empty())
+}
+
 /// An SQLite URI for `path`, read-only and immutable (no locks, no journal, no -shm).
 fn immutable_uri(path: &Path) -> String {
     let mut uri = String::from("file:");
@@ -212,75 +217,58 @@ impl Reader {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn members_of(&self, gid: u32) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT user_name FROM members WHERE gid = ?1 ORDER BY user_name")?;
-        let rows = st.query_map([gid], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn group_with_members(&self, row: Option<(String, u32)>) -> Result<Option<GroupEntry>> {
-        match row {
-            None => Ok(None),
-            Some((name, gid)) => Ok(Some(GroupEntry {
-                members: self.members_of(gid)?,
-                name,
-                gid,
-            })),
-        }
+    fn group_from_row(row: &Row<'_>) -> rusqlite::Result<GroupEntry> {
+        Ok(GroupEntry {
+            name: row.get(0)?,
+            gid: row.get(1)?,
+            members: split_list(row.get_ref(2)?.as_str()?)
+                .map(str::to_string)
+                .collect(),
+        })
     }
 
     pub fn group_by_name(&self, name: &str) -> Result<Option<GroupEntry>> {
-        let row = self
+        Ok(self
             .conn
-            .prepare_cached("SELECT name, gid FROM groups WHERE name = ?1")?
-            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        self.group_with_members(row)
+            .prepare_cached("SELECT name, gid, members FROM groups WHERE name = ?1")?
+            .query_row([name], Self::group_from_row)
+            .optional()?)
     }
 
     pub fn group_by_gid(&self, gid: u32) -> Result<Option<GroupEntry>> {
-        let row = self
+        Ok(self
             .conn
-            .prepare_cached("SELECT name, gid FROM groups WHERE gid = ?1")?
-            .query_row([gid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        self.group_with_members(row)
+            .prepare_cached("SELECT name, gid, members FROM groups WHERE gid = ?1")?
+            .query_row([gid], Self::group_from_row)
+            .optional()?)
     }
 
     /// Up to `limit` groups with a gid above `after`, by gid, with their members.
     pub fn groups_after(&self, after: Option<u32>, limit: u32) -> Result<Vec<GroupEntry>> {
-        let heads: Vec<(String, u32)> = {
-            let mut st = self.conn.prepare_cached(
-                "SELECT name, gid FROM groups WHERE gid > ?1 ORDER BY gid LIMIT ?2",
-            )?;
-            let after = after.map_or(-1, i64::from);
-            let rows = st.query_map(rusqlite::params![after, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        heads
-            .into_iter()
-            .map(|(name, gid)| {
-                Ok(GroupEntry {
-                    members: self.members_of(gid)?,
-                    name,
-                    gid,
-                })
-            })
-            .collect()
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, gid, members FROM groups WHERE gid > ?1 ORDER BY gid LIMIT ?2",
+        )?;
+        let after = after.map_or(-1, i64::from);
+        let rows = st.query_map(rusqlite::params![after, limit], Self::group_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The gids of the groups that list `user_name` as a member (not the primary group, which
     /// comes from the passwd entry).
     pub fn group_ids_of(&self, user_name: &str) -> Result<Vec<u32>> {
-        let mut st = self
+        let list: Option<String> = self
             .conn
-            .prepare_cached("SELECT gid FROM members WHERE user_name = ?1")?;
-        let rows = st.query_map([user_name], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .prepare_cached("SELECT group_ids FROM users WHERE name = ?1")?
+            .query_row([user_name], |r| r.get(0))
+            .optional()?;
+        list.as_deref().map_or(Ok(Vec::new()), |l| {
+            split_list(l)
+                .map(|gid| {
+                    gid.parse()
+                        .map_err(|_| Error::InvalidSnapshot(format!("bad gid {gid:?}")))
+                })
+                .collect()
+        })
     }
 
     pub fn account(&self, name: &str) -> Result<Option<Account>> {
@@ -386,55 +374,47 @@ impl Reader {
         };
         let index: HashMap<u32, usize> =
             users.iter().enumerate().map(|(i, u)| (u.uid, i)).collect();
-        for (sql, emails) in [
+        type Field = fn(&mut User) -> &mut Vec<String>;
+        let lists: [(&str, Field); 3] = [
             (
                 "SELECT uid, email FROM user_emails ORDER BY uid, email",
-                true,
+                |u| &mut u.emails,
             ),
             (
                 "SELECT uid, key FROM user_ssh_keys ORDER BY uid, key",
-                false,
+                |u| &mut u.ssh_keys,
             ),
-        ] {
+            (
+                "SELECT uid, principal FROM user_principals ORDER BY uid, principal",
+                |u| &mut u.principals,
+            ),
+        ];
+        for (sql, field) in lists {
             let mut st = self.conn.prepare(sql)?;
             let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (uid, value) = row?;
                 if let Some(u) = index.get(&uid).and_then(|&i| users.get_mut(i)) {
-                    if emails {
-                        u.emails.push(value);
-                    } else {
-                        u.ssh_keys.push(value);
-                    }
+                    field(u).push(value);
                 }
             }
         }
-        let mut groups: Vec<Group> = {
+        let groups: Vec<Group> = {
             let mut st = self
                 .conn
-                .prepare("SELECT name, gid, directory_id FROM groups ORDER BY gid")?;
+                .prepare("SELECT name, gid, directory_id, members FROM groups ORDER BY gid")?;
             let rows = st.query_map([], |r| {
                 Ok(Group {
                     name: r.get(0)?,
                     gid: r.get(1)?,
                     directory_id: r.get(2)?,
-                    members: Vec::new(),
+                    members: split_list(r.get_ref(3)?.as_str()?)
+                        .map(str::to_string)
+                        .collect(),
                 })
             })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        let gindex: HashMap<u32, usize> =
-            groups.iter().enumerate().map(|(i, g)| (g.gid, i)).collect();
-        let mut st = self
-            .conn
-            .prepare("SELECT gid, user_name FROM members ORDER BY gid, user_name")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (gid, name) = row?;
-            if let Some(g) = gindex.get(&gid).and_then(|&i| groups.get_mut(i)) {
-                g.members.push(name);
-            }
-        }
         Ok(Snapshot { users, groups })
     }
 }

@@ -3,9 +3,12 @@
 
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// Tables are shaped for the lookups the modules make, each a single b-tree descent:
-/// users and groups by number are rowid lookups; by name through covering indexes; memberships
-/// are keyed both ways so `getgrnam` and `initgroups_dyn` are range scans.
+/// Tables are shaped for the lookups the modules make, each a single b-tree descent: users and
+/// groups by number are rowid lookups, by name through covering indexes. Memberships are stored
+/// both ways as lists in one column (`groups.members`: member names joined by `,`;
+/// `users.group_ids`: gids joined by `,`; names never contain `,`), so `getgrnam` and
+/// `initgroups_dyn` read one row however large the group, and a snapshot with millions of
+/// memberships is written in seconds.
 pub(crate) const CREATE: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -23,7 +26,8 @@ CREATE TABLE users (
     can_login      INTEGER NOT NULL,
     can_sudo       INTEGER NOT NULL,
     directory_id   TEXT NOT NULL,
-    directory_name TEXT NOT NULL
+    directory_name TEXT NOT NULL,
+    group_ids      TEXT NOT NULL
 );
 CREATE UNIQUE INDEX users_by_name ON users(name, uid, gid, gecos, home, shell);
 
@@ -48,14 +52,8 @@ CREATE TABLE user_ssh_keys (
 CREATE TABLE groups (
     gid          INTEGER PRIMARY KEY,
     name         TEXT NOT NULL,
-    directory_id TEXT
+    directory_id TEXT,
+    members      TEXT NOT NULL
 );
 CREATE UNIQUE INDEX groups_by_name ON groups(name, gid);
-
-CREATE TABLE members (
-    gid       INTEGER NOT NULL,
-    user_name TEXT NOT NULL,
-    PRIMARY KEY (gid, user_name)
-) WITHOUT ROWID;
-CREATE INDEX members_by_user ON members(user_name, gid);
 ";

@@ -6,6 +6,7 @@
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::{Error, Meta, Result, Snapshot};
 use rusqlite::{params, Connection, OpenFlags};
+use std::collections::HashMap;
 use std::fs::{self, File, Permissions};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -85,10 +86,17 @@ fn build(tmp: &Path, snapshot: &Snapshot, meta: &Meta) -> Result<()> {
 
         let mut users: Vec<_> = snapshot.users.iter().collect();
         users.sort_by_key(|u| u.uid);
+        // Each user's supplementary gids, from the groups' member lists.
+        let mut group_ids: HashMap<&str, Vec<u32>> = HashMap::new();
+        for g in &snapshot.groups {
+            for m in &g.members {
+                group_ids.entry(m.as_str()).or_default().push(g.gid);
+            }
+        }
         let mut put_user = tx.prepare(
             "INSERT INTO users (uid, name, gid, gecos, home, shell, active, can_login, can_sudo,
-                                directory_id, directory_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                directory_id, directory_name, group_ids)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         let mut put_email =
             tx.prepare("INSERT OR IGNORE INTO user_emails (uid, email) VALUES (?1, ?2)")?;
@@ -108,7 +116,12 @@ fn build(tmp: &Path, snapshot: &Snapshot, meta: &Meta) -> Result<()> {
                 u.can_login,
                 u.can_sudo,
                 u.directory_id,
-                u.directory_name
+                u.directory_name,
+                join_list(
+                    group_ids
+                        .get(u.name.as_str())
+                        .map_or(&[][..], Vec::as_slice)
+                )?
             ])?;
             for email in &u.emails {
                 put_email.execute(params![u.uid, email])?;
@@ -123,21 +136,38 @@ fn build(tmp: &Path, snapshot: &Snapshot, meta: &Meta) -> Result<()> {
 
         let mut groups: Vec<_> = snapshot.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
-        let mut put_group =
-            tx.prepare("INSERT INTO groups (gid, name, directory_id) VALUES (?1, ?2, ?3)")?;
-        let mut put_member =
-            tx.prepare("INSERT OR IGNORE INTO members (gid, user_name) VALUES (?1, ?2)")?;
+        let mut put_group = tx.prepare(
+            "INSERT INTO groups (gid, name, directory_id, members) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for g in groups {
-            put_group.execute(params![g.gid, g.name, g.directory_id])?;
-            for m in &g.members {
-                put_member.execute(params![g.gid, m])?;
-            }
+            let mut members: Vec<&String> = g.members.iter().collect();
+            members.sort();
+            members.dedup();
+            put_group.execute(params![g.gid, g.name, g.directory_id, join_list(&members)?])?;
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     conn.close().map_err(|(_, e)| Error::Sqlite(e))?;
     Ok(())
+}
+
+/// Joins list items with `,`, refusing items that would break the list (a comma, or empty).
+fn join_list<T: ToString>(items: &[T]) -> Result<String> {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let text = item.to_string();
+        if text.is_empty() || text.contains(',') {
+            return Err(Error::InvalidSnapshot(format!(
+                "list item {text:?} is empty or has a ','"
+            )));
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&text);
+    }
+    Ok(out)
 }
 
 fn install(tmp: &Path, path: &Path, dir: &Path) -> Result<()> {

@@ -435,10 +435,10 @@ fn group_collision(g: &Group, claims: &Claims, local: &LocalAccounts) -> Option<
     None
 }
 
-fn group_fields(
-    r: &Value,
+fn group_fields<'r>(
+    r: &'r Value,
     ctx: &MappingContext<'_>,
-) -> Result<(Group, Vec<String>), (String, String)> {
+) -> Result<(Group, Vec<&'r str>), (String, String)> {
     let m = ctx.mapping;
     let id = directory_id(r).map_err(|e| (String::new(), e))?;
     let fail = |reason: String| (id.clone(), reason);
@@ -461,21 +461,7 @@ fn group_fields(
             gid
         }
     };
-    // Members are referenced by the directory's user id (RFC 7643 §4.2 `members.value`).
-    let member_ids: Vec<String> = match scim::attribute(r, "members") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter(|item| {
-                // Nested groups are not flattened: only user members count.
-                !matches!(scim::string_attribute(item, "type"), Ok(Some(t)) if t.eq_ignore_ascii_case("group"))
-            })
-            .filter_map(|item| match scim::attribute(item, "value") {
-                Some(Value::String(s)) => Some(s.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let member_ids: Vec<&str> = scim::member_ids(r).collect();
     Ok((
         Group {
             name,
@@ -635,7 +621,7 @@ pub fn map_directory(data: &DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
         let mut dropped = 0;
         let mut members = HashSet::new();
         for member in &member_ids {
-            match user_by_id.get(member.as_str()) {
+            match user_by_id.get(member) {
                 Some(u) => {
                     members.insert(u.name.clone());
                 }

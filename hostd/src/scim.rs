@@ -95,6 +95,67 @@ pub fn multi_values(resource: &Value, path: &str) -> Vec<String> {
     out.into_iter().map(|(_, v)| v).collect()
 }
 
+/// The user id a `members` item names: a bare id, or a complex value's `value` (RFC 7643 §4.2);
+/// nested groups (`"type": "Group"`) name none, they are not flattened.
+pub fn member_id(item: &Value) -> Option<&str> {
+    match item {
+        Value::String(id) => Some(id),
+        Value::Object(_) => {
+            let nested = matches!(member(item, "type"),
+                Some(Value::String(t)) if t.eq_ignore_ascii_case("group"));
+            match member(item, "value") {
+                Some(Value::String(id)) if !nested => Some(id),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The user ids in a Group resource's `members`.
+pub fn member_ids(group: &Value) -> impl Iterator<Item = &str> {
+    let items = match attribute(group, "members") {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    items.iter().filter_map(member_id)
+}
+
+/// Shrinks a Group resource's `members` to the bare user ids (`["id", …]`), dropping `display`,
+/// `$ref` and nested-group members. A group of thousands of members otherwise holds thousands of
+/// small JSON objects.
+pub fn compact_members(group: &mut Value) {
+    let Some(object) = group.as_object_mut() else {
+        return;
+    };
+    let Some(key) = object
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("members"))
+        .cloned()
+    else {
+        return;
+    };
+    if let Some(Value::Array(items)) = object.get_mut(&key) {
+        let compact: Vec<Value> = items
+            .iter()
+            .filter_map(|item| member_id(item).map(|id| Value::String(id.to_string())))
+            .collect();
+        *items = compact;
+    }
+}
+
+/// A Group resource that is compacted (`compact_members`) as soon as it is parsed, so a large
+/// export never holds every member object at once.
+pub struct CompactGroup(pub Value);
+
+impl<'de> serde::Deserialize<'de> for CompactGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut group = Value::deserialize(deserializer)?;
+        compact_members(&mut group);
+        Ok(CompactGroup(group))
+    }
+}
+
 /// A printable, bounded rendering of untrusted input for log lines.
 pub fn short(value: &Value) -> String {
     let text = match value {
@@ -154,6 +215,22 @@ mod tests {
         assert_eq!(bool_attribute(&r, "active").unwrap(), Some(false));
         assert!(integer_attribute(&r, "userName").is_err());
         assert!(string_attribute(&r, "name").is_err());
+    }
+
+    #[test]
+    fn members_compact_to_user_ids() {
+        let mut g = json!({"id": "g", "Members": [
+            {"value": "u1", "display": "Alice", "$ref": "https://x/Users/u1"},
+            "u2",
+            {"value": "g2", "type": "Group"},
+            {"display": "no value"},
+            7
+        ]});
+        compact_members(&mut g);
+        assert_eq!(g["Members"], json!(["u1", "u2"]));
+        let parsed: CompactGroup =
+            serde_json::from_str(r#"{"members": [{"value": "u9", "display": "x"}]}"#).unwrap();
+        assert_eq!(parsed.0["members"], json!(["u9"]));
     }
 
     #[test]

@@ -70,10 +70,11 @@ fn once(args: &Args) -> ExitCode {
     if let Err(e) = state.save(&paths.state) {
         log::warn!("cannot write the state file: {e}");
     }
-    if result.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match &result {
+        // Published, but sshd's CA keys or sudoers could not be updated: automation must notice.
+        Ok(report) if !report.side_file_errors.is_empty() => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
     }
 }
 

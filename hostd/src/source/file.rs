@@ -2,6 +2,7 @@
 
 use super::{FetchFuture, Source};
 use crate::mapping::DirectoryData;
+use crate::scim::CompactGroup;
 use crate::{io_error, Error, Result};
 use serde_json::Value;
 use std::io::Read;
@@ -21,39 +22,32 @@ impl FileSource {
 
     fn read(&self) -> Result<DirectoryData> {
         let file = std::fs::File::open(&self.path).map_err(io_error(&self.path))?;
-        let mut text = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut text)
-            .map_err(io_error(&self.path))?;
-        if text.len() as u64 > MAX_FILE_BYTES {
+        let len = file.metadata().map_err(io_error(&self.path))?.len();
+        if len > MAX_FILE_BYTES {
             return Err(Error::Source(format!(
                 "{} is larger than {MAX_FILE_BYTES} bytes",
                 self.path.display()
             )));
         }
-        let doc: Value = serde_json::from_slice(&text)
-            .map_err(|e| Error::Source(format!("{}: not valid JSON: {e}", self.path.display())))?;
-        let list = |key: &str| -> Result<Vec<Value>> {
-            match crate::scim::attribute(&doc, key) {
-                None => Ok(Vec::new()),
-                Some(Value::Array(items)) => Ok(items.clone()),
-                Some(_) => Err(Error::Source(format!(
-                    "{}: \"{key}\" is not a list",
-                    self.path.display()
-                ))),
-            }
-        };
-        if !doc.is_object() {
-            return Err(Error::Source(format!(
-                "{}: expected an object with \"Users\" and \"Groups\"",
-                self.path.display()
-            )));
-        }
+        // Streamed, and each group compacted as it is parsed: the export is never held whole.
+        let export: Export = serde_json::from_reader(std::io::BufReader::new(file.take(len)))
+            .map_err(|e| {
+                Error::Source(format!("{}: not a valid export: {e}", self.path.display()))
+            })?;
         Ok(DirectoryData {
-            users: list("Users")?,
-            groups: list("Groups")?,
+            users: export.users,
+            groups: export.groups.into_iter().map(|g| g.0).collect(),
         })
     }
+}
+
+/// The export's shape: `{"Users": [...], "Groups": [...]}`, other keys ignored.
+#[derive(serde::Deserialize)]
+struct Export {
+    #[serde(default, rename = "Users", alias = "users")]
+    users: Vec<Value>,
+    #[serde(default, rename = "Groups", alias = "groups")]
+    groups: Vec<CompactGroup>,
 }
 
 impl Source for FileSource {

@@ -38,6 +38,9 @@ pub enum DirectoryConfig {
     File { path: PathBuf },
     /// A SCIM 2.0 service provider serving `/Users` and `/Groups` (RFC 7644).
     Scim(ScimConfig),
+    /// Okta's Management API: the members of the configured Okta groups (docs/okta.md). Boxed:
+    /// it is by far the largest variant.
+    Okta(Box<OktaConfig>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -83,6 +86,113 @@ pub struct ScimConfig {
     /// Resources of one kind; a listing with more fails the sync.
     #[serde(default = "default_max_entries")]
     pub max_entries: usize,
+}
+
+/// Okta user statuses (the Users API's `status`).
+pub const OKTA_STATUSES: [&str; 8] = [
+    "STAGED",
+    "PROVISIONED",
+    "ACTIVE",
+    "RECOVERY",
+    "PASSWORD_EXPIRED",
+    "LOCKED_OUT",
+    "SUSPENDED",
+    "DEPROVISIONED",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OktaConfig {
+    /// The org's URL, e.g. `https://example.okta.com`: no path. `http://` only for loopback.
+    pub org_url: String,
+    /// The Okta groups whose members this host knows: group names, or group ids (`00g…`).
+    pub groups: Vec<String>,
+    /// An API token (`Authorization: SSWS …`), in a root-owned file not readable by others.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// OAuth 2.0 for Okta instead of a token: the service app's client id ...
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// ... and its private key (PEM: PKCS#8 RSA or P-256, PKCS#1 RSA, SEC1 P-256), same rules as
+    /// a token file.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The `kid` of the app's public key, sent in the assertion's header.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Scopes asked for; default `okta.users.read okta.groups.read`.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// PEM file of the CA that signs the org's certificate, when it is a private one.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Okta statuses that count as active; every other status is an inactive account.
+    #[serde(default = "default_okta_active_statuses")]
+    pub active_statuses: Vec<String>,
+    /// Okta user profile attributes holding the POSIX fields (custom attributes).
+    #[serde(default = "default_okta_uid_attribute")]
+    pub uid_attribute: String,
+    #[serde(default = "default_okta_gid_attribute")]
+    pub gid_attribute: String,
+    #[serde(default = "default_okta_home_attribute")]
+    pub home_attribute: String,
+    #[serde(default = "default_okta_shell_attribute")]
+    pub shell_attribute: String,
+    #[serde(default = "default_okta_ssh_keys_attribute")]
+    pub ssh_keys_attribute: String,
+    /// Okta group profile attributes for the POSIX group name and gid (`name` is Okta's own).
+    #[serde(default = "default_okta_group_name_attribute")]
+    pub group_name_attribute: String,
+    #[serde(default = "default_okta_gid_attribute")]
+    pub group_gid_attribute: String,
+    /// `limit` for member listings (Okta's default there is 1000); searches ask for at most 200.
+    #[serde(default = "default_okta_page_size")]
+    pub page_size: u32,
+    /// Seconds between full listings; in between, only changed groups and users are fetched.
+    #[serde(default = "default_full_sync_interval")]
+    pub full_sync_interval: u64,
+    /// The longest wait for a rate-limit window to reset before the sync gives up (seconds).
+    #[serde(default = "default_okta_max_rate_limit_wait")]
+    pub max_rate_limit_wait: u64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: u64,
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// Users, or members of one group; more fails the sync.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: usize,
+}
+
+fn default_okta_active_statuses() -> Vec<String> {
+    ["ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_okta_uid_attribute() -> String {
+    "uidNumber".into()
+}
+fn default_okta_gid_attribute() -> String {
+    "gidNumber".into()
+}
+fn default_okta_home_attribute() -> String {
+    "homeDirectory".into()
+}
+fn default_okta_shell_attribute() -> String {
+    "loginShell".into()
+}
+fn default_okta_ssh_keys_attribute() -> String {
+    "sshPublicKey".into()
+}
+fn default_okta_group_name_attribute() -> String {
+    "name".into()
+}
+fn default_okta_page_size() -> u32 {
+    1000
+}
+fn default_okta_max_rate_limit_wait() -> u64 {
+    120
 }
 
 fn default_page_size() -> u32 {
@@ -274,7 +384,15 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        // One line, not TOML's multi-line snippet: it ends up in a log line.
+        let config: Config = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => format!(
+                "line {}: {}",
+                text[..span.start.min(text.len())].matches('\n').count() + 1,
+                e.message()
+            ),
+            None => e.message().to_string(),
+        })?;
         config.check()?;
         Ok(config)
     }
@@ -307,8 +425,10 @@ impl Config {
         if self.sync.backoff_max < self.sync.backoff_initial {
             return Err("sync.backoff_max must be at least sync.backoff_initial".into());
         }
-        if let DirectoryConfig::Scim(scim) = &self.directory {
-            scim.check()?;
+        match &self.directory {
+            DirectoryConfig::Scim(scim) => scim.check()?,
+            DirectoryConfig::Okta(okta) => okta.check()?,
+            DirectoryConfig::File { .. } => {}
         }
         if let Some(url) = &self.ssh.user_ca_keys_url {
             check_url(url, "ssh.user_ca_keys_url")?;
@@ -332,6 +452,7 @@ impl Config {
         match &self.directory {
             DirectoryConfig::File { path } => format!("file:{}", path.display()),
             DirectoryConfig::Scim(scim) => format!("scim:{}", scim.url),
+            DirectoryConfig::Okta(okta) => format!("okta:{}", okta.org_url),
         }
     }
 }
@@ -360,6 +481,135 @@ impl ScimConfig {
         }
         if self.connect_timeout == 0 || self.request_timeout == 0 {
             return Err("directory timeouts must be at least 1 second".into());
+        }
+        Ok(())
+    }
+}
+
+/// An Okta group id: `00g` and 17 more letters or digits.
+pub fn is_okta_group_id(entry: &str) -> bool {
+    entry.len() == 20
+        && entry.starts_with("00g")
+        && entry.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl OktaConfig {
+    /// The scopes asked for in the token request.
+    pub fn scopes(&self) -> Vec<String> {
+        self.scopes
+            .clone()
+            .unwrap_or_else(|| vec!["okta.users.read".into(), "okta.groups.read".into()])
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        check_url(&self.org_url, "directory.org_url")?;
+        let url = reqwest::Url::parse(&self.org_url).map_err(|e| e.to_string())?;
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(
+                "directory.org_url must be the org's URL alone, e.g. https://example.okta.com"
+                    .into(),
+            );
+        }
+        if self.org_url.ends_with('/') {
+            return Err("directory.org_url must not end with '/'".into());
+        }
+        if self.groups.is_empty() {
+            return Err("directory.groups must name at least one Okta group".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for group in &self.groups {
+            if group.trim().is_empty() || group.len() > 255 || group.chars().any(char::is_control) {
+                return Err(format!(
+                    "directory.groups: {group:?} is not an Okta group name (1 to 255 characters, no control characters)"
+                ));
+            }
+            if group.contains('/') {
+                return Err(format!(
+                    "directory.groups: {group:?} contains '/': Okta group names with '/' are not supported (Okta refuses to push them as well); rename the group in Okta or name it by its id (00g…)"
+                ));
+            }
+            if !seen.insert(group.as_str()) {
+                return Err(format!("directory.groups lists {group:?} twice"));
+            }
+        }
+        match (&self.token_file, &self.client_id, &self.private_key_file) {
+            (Some(_), None, None) => {
+                if self.key_id.is_some() || self.scopes.is_some() {
+                    return Err("directory.key_id and directory.scopes go with client_id and private_key_file, not token_file".into());
+                }
+            }
+            (None, Some(client_id), Some(_)) => {
+                if client_id.is_empty()
+                    || !client_id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                {
+                    return Err("directory.client_id is not an Okta client id".into());
+                }
+                if let Some(kid) = &self.key_id {
+                    if kid.is_empty() || kid.chars().any(|c| c.is_control() || c == '"') {
+                        return Err("directory.key_id must be a non-empty printable string".into());
+                    }
+                }
+                let scopes = self.scopes();
+                if scopes.is_empty()
+                    || scopes.iter().any(|s| {
+                        s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"')
+                    })
+                {
+                    return Err("directory.scopes must list one or more scopes such as okta.users.read".into());
+                }
+            }
+            (None, None, None) => {
+                return Err("directory: give token_file (an API token), or client_id and private_key_file (OAuth 2.0 service app)".into())
+            }
+            (Some(_), _, _) => {
+                return Err("directory: token_file and client_id/private_key_file are two ways to authenticate; give one".into())
+            }
+            (None, _, _) => {
+                return Err("directory: OAuth 2.0 needs both client_id and private_key_file".into())
+            }
+        }
+        if self.active_statuses.is_empty() {
+            return Err("directory.active_statuses must list at least one status".into());
+        }
+        for status in &self.active_statuses {
+            if !OKTA_STATUSES.contains(&status.as_str()) {
+                return Err(format!(
+                    "directory.active_statuses: {status:?} is not an Okta user status ({})",
+                    OKTA_STATUSES.join(", ")
+                ));
+            }
+        }
+        for (key, value) in [
+            ("uid_attribute", &self.uid_attribute),
+            ("gid_attribute", &self.gid_attribute),
+            ("home_attribute", &self.home_attribute),
+            ("shell_attribute", &self.shell_attribute),
+            ("ssh_keys_attribute", &self.ssh_keys_attribute),
+            ("group_name_attribute", &self.group_name_attribute),
+            ("group_gid_attribute", &self.group_gid_attribute),
+        ] {
+            if value.is_empty()
+                || !value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(format!(
+                    "directory.{key} must be an Okta profile attribute name (letters, digits, '_')"
+                ));
+            }
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return Err("directory.page_size must be between 1 and 1000".into());
+        }
+        if self.connect_timeout == 0 || self.request_timeout == 0 || self.max_rate_limit_wait == 0 {
+            return Err(
+                "directory timeouts and max_rate_limit_wait must be at least 1 second".into(),
+            );
+        }
+        if self.full_sync_interval == 0 {
+            return Err("directory.full_sync_interval must be at least 1 second".into());
         }
         Ok(())
     }
@@ -407,6 +657,149 @@ mod tests {
         assert!(scim("http://dir.example.com/scim/v2").is_err());
         assert!(scim("https://user:pw@dir.example.com/").is_err());
         assert!(scim("ftp://dir.example.com/").is_err());
+    }
+
+    fn okta(extra: &str) -> std::result::Result<Config, String> {
+        Config::parse(&format!(
+            "[directory]\nkind = \"okta\"\norg_url = \"https://example.okta.com\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn okta_config_with_a_token_or_a_service_app() {
+        let c = okta("groups = [\"linux-users\", \"00g1abcdefghijklmnop\"]\ntoken_file = \"/etc/usher/okta-token\"\n")
+            .unwrap();
+        assert_eq!(c.source_label(), "okta:https://example.okta.com");
+        let DirectoryConfig::Okta(o) = &c.directory else {
+            panic!("not okta")
+        };
+        assert_eq!(
+            o.active_statuses,
+            ["ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"]
+        );
+        assert_eq!(o.uid_attribute, "uidNumber");
+        assert_eq!(o.ssh_keys_attribute, "sshPublicKey");
+        assert_eq!(o.page_size, 1000);
+        assert_eq!(o.full_sync_interval, 3600);
+        assert!(is_okta_group_id(&o.groups[1]));
+        assert!(!is_okta_group_id(&o.groups[0]));
+        assert!(!is_okta_group_id("00gshort"));
+        let c = okta("groups = [\"ops\"]\nclient_id = \"0oa1abcdefghijklmnop\"\nprivate_key_file = \"/etc/usher/okta.pem\"\nkey_id = \"k1\"\n").unwrap();
+        let DirectoryConfig::Okta(o) = &c.directory else {
+            panic!("not okta")
+        };
+        assert_eq!(o.scopes(), ["okta.users.read", "okta.groups.read"]);
+        let c = okta("groups = [\"ops\"]\nclient_id = \"0oa1\"\nprivate_key_file = \"/k\"\nscopes = [\"okta.users.read\", \"okta.groups.read\", \"okta.apps.read\"]\nactive_statuses = [\"ACTIVE\"]\nuid_attribute = \"unix_uid\"\n").unwrap();
+        let DirectoryConfig::Okta(o) = &c.directory else {
+            panic!("not okta")
+        };
+        assert_eq!(o.scopes().len(), 3);
+        assert_eq!(o.active_statuses, ["ACTIVE"]);
+        // http only on loopback, as for SCIM.
+        assert!(Config::parse("[directory]\nkind = \"okta\"\norg_url = \"http://127.0.0.1:8080\"\ngroups = [\"ops\"]\ntoken_file = \"/t\"\n").is_ok());
+    }
+
+    #[test]
+    fn okta_config_is_checked() {
+        let token = "token_file = \"/t\"\n";
+        let refused = |extra: &str, want: &str| {
+            let err = okta(extra).unwrap_err();
+            assert!(err.contains(want), "{extra}: {err}");
+        };
+        refused(
+            &format!("groups = [\"Eng/Linux\"]\n{token}"),
+            "contains '/'",
+        );
+        refused(&format!("groups = []\n{token}"), "at least one Okta group");
+        refused(&format!("groups = [\"ops\", \"ops\"]\n{token}"), "twice");
+        refused(
+            &format!("groups = [\" \"]\n{token}"),
+            "not an Okta group name",
+        );
+        refused("groups = [\"ops\"]\n", "give token_file");
+        refused(
+            &format!(
+                "groups = [\"ops\"]\n{token}client_id = \"0oa1\"\nprivate_key_file = \"/k\"\n"
+            ),
+            "give one",
+        );
+        refused(
+            "groups = [\"ops\"]\nclient_id = \"0oa1\"\n",
+            "both client_id and private_key_file",
+        );
+        refused(
+            "groups = [\"ops\"]\nprivate_key_file = \"/k\"\n",
+            "both client_id and private_key_file",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}key_id = \"k\"\n"),
+            "go with client_id",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}scopes = [\"x\"]\n"),
+            "go with client_id",
+        );
+        refused(
+            "groups = [\"ops\"]\nclient_id = \"0oa1\"\nprivate_key_file = \"/k\"\nscopes = []\n",
+            "directory.scopes",
+        );
+        refused(
+            "groups = [\"ops\"]\nclient_id = \"a b\"\nprivate_key_file = \"/k\"\n",
+            "client id",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}active_statuses = [\"ENABLED\"]\n"),
+            "not an Okta user status",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}active_statuses = []\n"),
+            "at least one status",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}uid_attribute = \"uid number\"\n"),
+            "uid_attribute",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}page_size = 0\n"),
+            "page_size",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}page_size = 1001\n"),
+            "page_size",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}max_rate_limit_wait = 0\n"),
+            "at least 1 second",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}full_sync_interval = 0\n"),
+            "full_sync_interval",
+        );
+        refused(
+            &format!("groups = [\"ops\"]\n{token}url = \"https://x\"\n"),
+            "unknown field",
+        );
+        for org in [
+            "http://example.okta.com",
+            "https://example.okta.com/",
+            "https://example.okta.com/oauth2/default",
+            "https://example.okta.com?x=1",
+            "https://u:p@example.okta.com",
+        ] {
+            let err = Config::parse(&format!(
+                "[directory]\nkind = \"okta\"\norg_url = \"{org}\"\ngroups = [\"ops\"]\n{token}"
+            ))
+            .unwrap_err();
+            assert!(err.contains("org_url"), "{org}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_with_the_line_number() {
+        let err = Config::parse("[directory]\nkind = \"file\"\npath = \"/d\"\n[ids]\nmn_gid = 5\n")
+            .unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.starts_with("line 5: unknown field `mn_gid`"), "{err}");
     }
 
     #[test]

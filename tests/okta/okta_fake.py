@@ -11,6 +11,8 @@ otherwise):
   GET  /api/v1/groups                   list, ?limit ?after ?search ?filter ?q ?expand=stats
   GET  /api/v1/groups/{id}              one group
   GET  /api/v1/groups/{id}/users        members (every status), ?limit ?after
+  GET  /api/v1/users                    list (no DEPROVISIONED), ?search / ?filter (every
+                                        status), ?q, ?limit (max 200) ?after
   GET  /api/v1/users/{idOrLogin}        one user
   POST /oauth2/v1/token                 client_credentials + private_key_jwt
 Auth: ``SSWS <api token>`` or ``Bearer <access token>``.
@@ -27,7 +29,8 @@ rate limited, never logged):
                                   | {"all_access_tokens": true}
   POST   /__admin__/faults       {"mode":"fail_page","nth":N[,"path_prefix":P]}
                                   {"mode":"429_storm","count":N[,"reset_in":S][,"path_prefix":P]}
-                                  {"mode":"expire_tokens"}
+                                  {"mode":"expire_tokens"[,"after":N]}  (N: after N more
+                                  API requests, not counting the token endpoint)
   GET    /__admin__/faults       DELETE /__admin__/faults
   GET    /__admin__/requests[?since=K]   DELETE /__admin__/requests
   POST   /__admin__/clock        {"advance": S} | {"offset": S}
@@ -52,6 +55,7 @@ State file (all keys optional):
 import argparse
 import base64
 import copy
+import datetime
 import hashlib
 import hmac
 import json
@@ -87,12 +91,14 @@ DEFAULT_SETTINGS = {
     "require_jti": False,          # SVCAPP says jti is optional
     "dpop_required": False,        # org-wide DPoP toggle (per-client toggle too)
     "search_eq_startswith": False,  # SPEC: search "performs a startsWith match"
-    "default_page_size": {"group_members": 1000, "groups": 10000, "groups_q": 300},
-    "max_page_size": {"group_members": None, "groups": 10000, "groups_q": 10000},
+    "default_page_size": {"group_members": 1000, "groups": 10000, "groups_q": 300,
+                          "users": 200, "users_q": 10},
+    "max_page_size": {"group_members": None, "groups": 10000, "groups_q": 10000,
+                      "users": 200, "users_q": 200},
     "rate_limits": {
         "window_seconds": 60,
         # RL "Management rate limits", Workforce Identity column.
-        "limits": {"api_v1_groups": 500, "api_v1_groups_id": 1000,
+        "limits": {"api_v1_groups": 500, "api_v1_groups_id": 1000, "api_v1_users": 600,
                    "api_v1_users_id": 2000, "oauth2_v1": 2000, "api_v1": 1200},
     },
 }
@@ -334,23 +340,56 @@ def resolve(obj, path):
     return cur
 
 
+# Top-level timestamps of users and groups: compared as instants, not as strings (DESIGN
+# "Filtering" gives dates as "yyyy-MM-dd'T'HH:mm:ss.SSSZ").
+DATE_ATTRS = ("created", "activated", "statusChanged", "lastLogin", "lastUpdated",
+              "passwordChanged", "lastMembershipUpdated")
+
+
+def parse_time(value):
+    """An ISO 8601 / RFC 3339 timestamp (with Z or an offset) as epoch seconds, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def make_cmp(attr, op, val):
-    def f(o, eq_sw):
+    """A predicate f(obj, mode). mode: True/False (the old eq_startswith flag) or a dict with
+    eq_startswith (eq behaves as sw) and ci (string values compare case-insensitively)."""
+    is_date = attr in DATE_ATTRS
+    if is_date and isinstance(val, str):
+        when = parse_time(val)
+        if when is None:
+            raise ValueError("bad date %r" % val)
+        val = when
+
+    def f(o, mode):
+        if isinstance(mode, bool):
+            mode = {"eq_startswith": mode}
         a = resolve(o, attr)
+        v = val
+        if is_date:
+            a = parse_time(a)
+        elif mode.get("ci"):
+            a = a.lower() if isinstance(a, str) else a
+            v = v.lower() if isinstance(v, str) else v
         if op == "eq":
-            if eq_sw and isinstance(a, str) and isinstance(val, str):
-                return a.startswith(val)
-            return a == val
+            if mode.get("eq_startswith") and isinstance(a, str) and isinstance(v, str):
+                return a.startswith(v)
+            return a == v
         if op == "ne":
-            return a != val
+            return a != v
         if a is None:
             return False
         if op == "sw":
-            return isinstance(a, str) and a.startswith(str(val))
+            return isinstance(a, str) and a.startswith(str(v))
         if op == "co":
-            return isinstance(a, str) and str(val) in a
+            return isinstance(a, str) and str(v) in a
         try:
-            return {"gt": a > val, "ge": a >= val, "lt": a < val, "le": a <= val}[op]
+            return {"gt": a > v, "ge": a >= v, "lt": a < v, "le": a <= v}[op]
         except TypeError:
             return False
     return f
@@ -376,6 +415,14 @@ class Store:
 
     def now(self):
         return time.time() + self.clock_offset
+
+    def expire_access_tokens(self, now):
+        n = 0
+        for v in self.access_tokens.values():
+            if v["exp"] > now:
+                v["exp"] = now - 1
+                n += 1
+        return n
 
     # -- loading -----------------------------------------------------------------
     def load(self, state):
@@ -547,6 +594,13 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return "okta-fake"
 
+    def date_time_string(self, timestamp=None):
+        # The Date header follows the fake's clock (POST /__admin__/clock), as every timestamp
+        # and rate-limit reset does: clients may read resets and changes against it.
+        if timestamp is None:
+            timestamp = self.store.now()
+        return super().date_time_string(timestamp)
+
     # quiet unless --verbose
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -627,6 +681,8 @@ class Handler(BaseHTTPRequestHandler):
                 if route == "method":
                     raise ApiError("E0000022")
                 name, args = route
+                if name != "token":
+                    self._deferred_expiry(now)
                 if name == "token":
                     ctype = "application/json;charset=UTF-8"
                     status, out, extra = self._token(body, now, entry)
@@ -676,6 +732,9 @@ class Handler(BaseHTTPRequestHandler):
             return "api_v1_groups", (("members", (rest[1],)) if method == "GET" else "method")
         if rest[:1] == ["groups"]:
             return "api_v1_groups", None
+        if rest == ["users"]:
+            # RL: "Create or list users: only GET or POST to /api/v1/users". POST is not faked.
+            return "api_v1_users", (("users", ()) if method == "GET" else "method")
         if len(rest) == 2 and rest[0] == "users":
             return "api_v1_users_id", (("user", (rest[1],)) if method == "GET" else "method")
         return "api_v1", None
@@ -708,6 +767,18 @@ class Handler(BaseHTTPRequestHandler):
         return [("X-Rate-Limit-Limit", limit),
                 ("X-Rate-Limit-Remaining", limit - b["count"]),
                 ("X-Rate-Limit-Reset", reset)]
+
+    def _deferred_expiry(self, now):
+        """Fault expire_tokens with "after": N: the (N+1)th API request from now on finds
+        every access token issued until then expired (tokens issued later are not touched)."""
+        st = self.store
+        for f in list(st.faults):
+            if f["mode"] == "expire_tokens":
+                if f["seen"] >= f["after"]:
+                    st.faults.remove(f)
+                    st.expire_access_tokens(now)
+                else:
+                    f["seen"] += 1
 
     def _bearer_challenge(self, path, error, desc, scope=None):
         org = self.store.org_url
@@ -887,6 +958,41 @@ class Handler(BaseHTTPRequestHandler):
         chunk, links = self._paginate(users, lambda u: [u["id"]], "members:" + gid,
                                       "/api/v1/groups/%s/users" % quote(gid, safe=""),
                                       query, qs, lim)
+        return 200, [st.user_view(u) for u in chunk], links
+
+    def _api_users(self, principal, query, now):
+        """GET /api/v1/users (USERS): no parameter lists every user except DEPROVISIONED ones;
+        `search` and `filter` return every status, DEPROVISIONED included; `q` (not
+        pageable, default limit 10) omits DEPROVISIONED. `limit` defaults to 200, max 200.
+        Search values compare case-insensitively, filter values exactly."""
+        path = "/api/v1/users"
+        self._need_scope(principal, path, "users")
+        st = self.store
+        qs = self._qs(query)
+        users = sorted(st.users.values(), key=lambda u: u["id"])
+        if qs.get("q"):
+            q = qs["q"].lower()
+            hits = [u for u in users if u["status"] != "DEPROVISIONED" and any(
+                str(u["profile"].get(k) or "").lower().startswith(q)
+                for k in ("firstName", "lastName", "email"))]
+            lim = self._limit(qs, "users_q")
+            self._paged_fault(path)
+            chunk, links = self._paginate(hits, lambda u: [u["id"]], "users", path, query,
+                                          qs, lim, pageable=False)
+            return 200, [st.user_view(u) for u in chunk], links
+        if qs.get("search") or qs.get("filter"):
+            param = "search" if qs.get("search") else "filter"
+            try:
+                pred = parse_filter(qs[param])
+            except ValueError:
+                raise ApiError("E0000031")
+            mode = {"ci": param == "search"}
+            users = [u for u in users if pred(st.user_view(u), mode)]
+        else:
+            users = [u for u in users if u["status"] != "DEPROVISIONED"]
+        lim = self._limit(qs, "users")
+        self._paged_fault(path)
+        chunk, links = self._paginate(users, lambda u: [u["id"]], "users", path, query, qs, lim)
         return 200, [st.user_view(u) for u in chunk], links
 
     def _api_user(self, principal, query, now, uid):
@@ -1115,14 +1221,16 @@ class Handler(BaseHTTPRequestHandler):
     def _admin_fault(self, data, now):
         st = self.store
         mode = data.get("mode")
-        if mode == "expire_tokens":
-            n = 0
-            for v in st.access_tokens.values():
-                if v["exp"] > now:
-                    v["exp"] = now - 1
-                    n += 1
-            return {"mode": mode, "expired": n}
+        if mode == "expire_tokens" and not data.get("after"):
+            return {"mode": mode, "expired": st.expire_access_tokens(now)}
         st.fault_seq += 1
+        if mode == "expire_tokens":
+            after = int(data["after"])
+            if after < 1:
+                raise AdminError(400, "after must be >= 1")
+            f = {"id": st.fault_seq, "mode": mode, "after": after, "seen": 0}
+            st.faults.append(f)
+            return f
         if mode == "fail_page":
             nth = int(data.get("nth", 1))
             if nth < 1:

@@ -588,6 +588,87 @@ def test_fault_expire_tokens(fake, keys):
     assert fake.get("/api/v1/groups", "Bearer " + tok2)[0] == 200
 
 
+def test_fault_expire_tokens_after_n_requests(fake, keys):
+    tok = rs_token(fake, keys)
+    fake.admin("POST", "faults", {"mode": "expire_tokens", "after": 2})
+    assert fake.get("/api/v1/groups", "Bearer " + tok)[0] == 200
+    assert fake.get("/api/v1/groups", "Bearer " + tok)[0] == 200
+    st, _, err = fake.get("/api/v1/groups", "Bearer " + tok)
+    assert st == 401 and err["errorCode"] == "E0000011"
+    assert fake.admin("GET", "faults")["faults"] == []
+    tok2 = rs_token(fake, keys)  # the token endpoint is not counted, and new tokens work
+    assert fake.get("/api/v1/groups", "Bearer " + tok2)[0] == 200
+
+
+# ----------------------------------------------------------------------------- /api/v1/users
+
+def test_list_users_omits_deprovisioned_search_and_filter_do_not(fake, keys):
+    uid = "00uengineer000000003"
+    fake.admin("POST", "users/%s/deactivate" % uid)
+    st, h, data = fake.get("/api/v1/users", "SSWS " + SSWS)
+    assert st == 200 and uid not in [u["id"] for u in data]
+    assert len(data) == 25  # 26 users, one DEPROVISIONED; default limit 200
+    assert hdr(h, "X-Rate-Limit-Limit") == ["600"]  # its own bucket (RL)
+    for param in ("search", "filter"):
+        q = urlencode({param: 'status eq "DEPROVISIONED"'})
+        st, _, data = fake.get("/api/v1/users?" + q, "SSWS " + SSWS)
+        assert st == 200 and [u["id"] for u in data] == [uid], param
+    st, _, data = fake.get("/api/v1/users?" + urlencode({"q": "eng"}), "SSWS " + SSWS)
+    assert st == 200 and len(data) == 10 and uid not in [u["id"] for u in data]
+    narrow = rs_token(fake, keys, scope="okta.groups.read")
+    st, _, err = fake.get("/api/v1/users", "Bearer " + narrow)
+    assert st == 403 and err["errorCode"] == "E0000006"
+
+
+def test_search_users_by_last_updated_as_a_delta(fake):
+    st, _, before = fake.get("/api/v1/users?limit=200", "SSWS " + SSWS)
+    newest = max(u["lastUpdated"] for u in before)
+    fake.admin("POST", "clock", {"advance": 5})
+    fake.admin("POST", "users/00uengineer000000004/deactivate")
+    fake.admin("PATCH", "users/00uengineer000000005", {"profile": {"unixShell": "/bin/zsh"}})
+    fake.admin("PUT", "groups/%s/members/00uopsperson00000001" % ENG)  # not a user change
+    q = urlencode({"search": 'lastUpdated gt "%s"' % newest, "limit": 1})
+    url, got = "/api/v1/users?" + q, []
+    while url:
+        st, h, data = fake.get(url, "SSWS " + SSWS)
+        assert st == 200, data
+        got += [(u["id"], u["status"]) for u in data]
+        url = links(h).get("next")
+    assert got == [("00uengineer000000004", "DEPROVISIONED"), ("00uengineer000000005", "ACTIVE")]
+    # Dates compare as instants, whatever their precision; a bad date is a bad search.
+    q = urlencode({"search": 'lastUpdated gt "%s"' % newest.replace(".000Z", "Z")})
+    assert len(fake.get("/api/v1/users?" + q, "SSWS " + SSWS)[2]) == 2
+    q = urlencode({"search": 'lastUpdated gt "yesterday"'})
+    st, _, err = fake.get("/api/v1/users?" + q, "SSWS " + SSWS)
+    assert st == 400 and err["errorCode"] == "E0000031"
+    # Search values are case-insensitive (USERS); filter values are not.
+    q = urlencode({"search": 'profile.login eq "ENG01@EXAMPLE.COM"'})
+    assert [u["id"] for u in fake.get("/api/v1/users?" + q, "SSWS " + SSWS)[2]] == \
+        ["00uengineer000000001"]
+    q = urlencode({"filter": 'profile.login eq "ENG01@EXAMPLE.COM"'})
+    assert fake.get("/api/v1/users?" + q, "SSWS " + SSWS)[2] == []
+
+
+def test_date_header_follows_the_fake_clock(fake):
+    import email.utils
+    _, h, _ = fake.get("/api/v1/groups", "SSWS " + SSWS)
+    before = email.utils.parsedate_to_datetime(hdr(h, "Date")[0]).timestamp()
+    fake.admin("POST", "clock", {"advance": 3600})
+    _, h, _ = fake.get("/api/v1/groups", "SSWS " + SSWS)
+    after = email.utils.parsedate_to_datetime(hdr(h, "Date")[0]).timestamp()
+    assert 3590 <= after - before <= 3610
+    reset = int(hdr(h, "X-Rate-Limit-Reset")[0])
+    assert after <= reset <= after + 61
+
+
+def test_users_listing_can_fail_halfway(fake):
+    fake.admin("POST", "faults", {"mode": "fail_page", "nth": 2, "path_prefix": "/api/v1/users"})
+    st, h, _ = fake.get("/api/v1/users?limit=10", "SSWS " + SSWS)
+    assert st == 200
+    st, _, err = fake.get(links(h)["next"], "SSWS " + SSWS)
+    assert st == 500 and err["errorCode"] == "E0000009"
+
+
 # ----------------------------------------------------------------------------- admin
 
 def test_request_log_has_schemes_and_no_secrets(fake, keys):

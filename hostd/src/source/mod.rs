@@ -2,9 +2,11 @@
 //! written once; a new source is a fetcher and nothing else.
 
 mod file;
+mod okta;
 mod scim;
 
 pub use file::FileSource;
+pub use okta::OktaSource;
 pub use scim::ScimSource;
 
 use crate::config::{Config, DirectoryConfig};
@@ -25,5 +27,14 @@ pub fn from_config(config: &Config) -> Result<Box<dyn Source>> {
     match &config.directory {
         DirectoryConfig::File { path } => Ok(Box::new(FileSource::new(path.clone()))),
         DirectoryConfig::Scim(scim) => Ok(Box::new(ScimSource::new(scim)?)),
+        DirectoryConfig::Okta(okta) => {
+            let mut source = OktaSource::new(okta)?;
+            // usherd's cache path is fixed (as in sync::Paths::default()).
+            source.seed_from_cache(
+                std::path::Path::new(usher_cache::DEFAULT_CACHE_PATH),
+                &config.source_label(),
+            );
+            Ok(Box::new(source))
+        }
     }
 }

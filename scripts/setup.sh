@@ -2,7 +2,7 @@
 # Installs what Usher's build, tests and demo need on a fresh Debian machine (as root).
 # Idempotent: installs only what is missing.
 set -euo pipefail
-apt_packages=(openssh-server openssh-client sudo pamtester libpam0g-dev gcc binutils iproute2 procps)
+apt_packages=(openssh-server openssh-client sudo pamtester libpam0g-dev gcc libc6-dev binutils util-linux procps)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,7 @@ step exports-pam bash pam-module/check-exports.sh target/release/libpam_usher.so
 step e2e-nss bash tests/e2e/run.sh
 step e2e-daemon bash tests/daemon/run.sh
 step e2e-access bash tests/access/run.sh
+step e2e-okta bash tests/okta_e2e/run.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
     echo "all test suites passed"

@@ -32,7 +32,7 @@ impl FileSource {
         // Streamed, and each group compacted as it is parsed: the export is never held whole.
         let export: Export = serde_json::from_reader(std::io::BufReader::new(file.take(len)))
             .map_err(|e| {
-                Error::Source(format!("{}: not a valid export: {e}", self.path.display()))
+                Error::Source(format!("{}: not a valid JSON export: {e}", self.path.display()))
             })?;
         Ok(DirectoryData {
             users: export.users,

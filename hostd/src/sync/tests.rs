@@ -138,7 +138,7 @@ fn a_failed_fetch_or_broken_export_leaves_the_cache_untouched() {
         .sync(false)
         .unwrap_err()
         .to_string()
-        .contains("not a valid export"));
+        .contains("not a valid JSON export"));
     std::fs::write(f.dir.path().join("directory.json"), "{\"Users\": 5}").unwrap();
     assert!(f.sync(false).is_err());
     struct Failing;

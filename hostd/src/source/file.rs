@@ -30,10 +30,16 @@ impl FileSource {
             )));
         }
         // Streamed, and each group compacted as it is parsed: the export is never held whole.
-        let export: Export = serde_json::from_reader(std::io::BufReader::new(file.take(len)))
-            .map_err(|e| {
-                Error::Source(format!("{}: not a valid JSON export: {e}", self.path.display()))
-            })?;
+        let mut json =
+            serde_json::Deserializer::from_reader(std::io::BufReader::new(file.take(len)));
+        let export: Export = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            Error::Source(format!(
+                "{}: not a valid JSON export at {}: {}",
+                self.path.display(),
+                e.path(),
+                e.inner()
+            ))
+        })?;
         Ok(DirectoryData {
             users: export.users,
             groups: export.groups.into_iter().map(|g| g.0).collect(),

@@ -223,11 +223,8 @@ fn age_key(resource: &Value) -> (i128, String) {
     (created, id)
 }
 
-fn sorted_by_age(records: &[Value]) -> Vec<&Value> {
-    let mut keyed: Vec<((i128, String), &Value)> =
-        records.iter().map(|r| (age_key(r), r)).collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    keyed.into_iter().map(|(_, r)| r).collect()
+fn sort_by_age(records: &mut [Value]) {
+    records.sort_by_cached_key(age_key);
 }
 
 fn clean_gecos(raw: &str) -> String {
@@ -478,7 +475,15 @@ fn names_match(entry: &str, group: &Group) -> bool {
 }
 
 /// Maps and validates `data`. Never fails as a whole: each bad record is skipped with a reason.
-pub fn map_directory(data: &DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
+/// Takes the records by value and frees each as soon as it is mapped, so a large directory is
+/// never held twice (raw and mapped) at once.
+pub fn map_directory(data: DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
+    let DirectoryData {
+        users: mut raw_users,
+        groups: mut raw_groups,
+    } = data;
+    sort_by_age(&mut raw_users);
+    sort_by_age(&mut raw_groups);
     let mut out = Mapped::default();
     let mut claims = Claims::default();
     let skip = |out: &mut Mapped, kind: &'static str, id: String, name: &str, reason: String| {
@@ -511,7 +516,7 @@ pub fn map_directory(data: &DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
     // Users, oldest first. `explicit_gid` decides below whether a user gets a private group.
     let mut users: Vec<(User, bool)> = Vec::new();
     let mut seen_user_ids = HashSet::new();
-    for r in sorted_by_age(&data.users) {
+    for r in &raw_users {
         let fields = match user_fields(r, ctx, &mut out.notes) {
             Ok(f) => f,
             Err((id, reason)) => {
@@ -578,7 +583,9 @@ pub fn map_directory(data: &DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
         .collect();
     let mut groups: Vec<Group> = Vec::new();
     let mut seen_group_ids = HashSet::new();
-    for r in sorted_by_age(&data.groups) {
+    drop(raw_users);
+    for raw in raw_groups.drain(..) {
+        let r = &raw;
         let (mut g, member_ids) = match group_fields(r, ctx) {
             Ok(x) => x,
             Err((id, reason)) => {

@@ -140,7 +140,7 @@ pub async fn sync_once(
         shells: &shells,
         previous: previous.as_ref().map(|(s, _)| s),
     };
-    let mapped = map_directory(&data, &ctx);
+    let mapped = map_directory(data, &ctx);
     let snapshot = mapped.snapshot;
 
     let old_users: HashMap<&str, &usher_cache::User> = previous

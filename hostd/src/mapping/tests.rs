@@ -72,7 +72,7 @@ impl Fixture {
             shells: &self.shells,
             previous: self.previous.as_ref(),
         };
-        map_directory(&DirectoryData { users, groups }, &ctx)
+        map_directory(DirectoryData { users, groups }, &ctx)
     }
 }
 

@@ -438,7 +438,7 @@ mod tests {
         let mut okta = okta_user("ACTIVE");
         okta["profile"]["sshPublicKey"] = json!(null);
         let first = map_directory(
-            &DirectoryData {
+            DirectoryData {
                 users: vec![scim_user(&okta, true, &mapping())],
                 groups: vec![],
             },
@@ -448,7 +448,7 @@ mod tests {
         let cached = &first.snapshot.users[0];
         assert!(cached.active);
         let again = map_directory(
-            &DirectoryData {
+            DirectoryData {
                 users: vec![scim_user_from_cache(cached)],
                 groups: vec![],
             },

@@ -85,6 +85,18 @@ pub fn act_on_revocations(config: &Config, result: &Result<Report>) {
     }
 }
 
+/// Logs side-file warnings (refused CA keys) when they differ from the last ones logged, so a bad
+/// key is reported once, not at every sync; `logged` holds what was logged last.
+pub fn log_side_file_warnings(result: &Result<Report>, logged: &mut Vec<String>) {
+    let Ok(report) = result else { return };
+    if report.side_file_warnings != *logged {
+        for warning in &report.side_file_warnings {
+            log::warn!("{warning}");
+        }
+        logged.clone_from(&report.side_file_warnings);
+    }
+}
+
 /// Logs one sync's outcome: each skipped entry and note, then one summary line.
 pub fn log_result(source: &str, result: &Result<Report>) {
     match result {
@@ -142,6 +154,7 @@ pub struct Daemon {
     source: Box<dyn Source>,
     paths: Paths,
     state: State,
+    logged_side_file_warnings: Vec<String>,
 }
 
 impl Daemon {
@@ -173,6 +186,7 @@ impl Daemon {
             source,
             paths,
             state,
+            logged_side_file_warnings: Vec::new(),
         })
     }
 
@@ -205,6 +219,10 @@ impl Daemon {
         let mut next_sync = Instant::now();
         let mut ready = false;
         log::info!("usherd started, directory {}", self.config.source_label());
+        // Name this process in the state now: until the first sync ends (minutes against a slow
+        // or stalled directory) `usherctl status` would say "not running" and `usherctl sync`
+        // would refuse.
+        self.save_state();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_sync) => {}
@@ -217,6 +235,10 @@ impl Daemon {
             }
 
             let mut reload_after = false;
+            // SIGUSR1 (`usherctl sync`) during a sync: the sync in flight may have read the
+            // directory before the request, so another one runs right after it, and only that one
+            // is reported in the state file (which `usherctl sync` waits on).
+            let mut requested = false;
             let result = {
                 let sync = sync_once(&self.config, self.source.as_mut(), &self.paths, false);
                 tokio::pin!(sync);
@@ -225,7 +247,7 @@ impl Daemon {
                         result = &mut sync => break Some(result),
                         signal = signals.recv() => match signal {
                             Some(SIGHUP) => reload_after = true,
-                            Some(SIGUSR1) => {}
+                            Some(SIGUSR1) => requested = true,
                             _ => break None,
                         },
                         _ = watchdog_tick.tick() => { if watchdog.is_some() { notify("WATCHDOG=1"); } }
@@ -237,8 +259,18 @@ impl Daemon {
                 break;
             };
             log_result(&self.config.source_label(), &result);
+            log_side_file_warnings(&result, &mut self.logged_side_file_warnings);
             act_on_revocations(&self.config, &result);
             record(&mut self.state, &result);
+            // Signals that arrived while the sync published (no await point there) are queued.
+            let mut stop_after = false;
+            while let Ok(signal) = signals.try_recv() {
+                match signal {
+                    SIGHUP => reload_after = true,
+                    SIGUSR1 => requested = true,
+                    _ => stop_after = true,
+                }
+            }
             let sync = &self.config.sync;
             let wait = match &result {
                 Ok(_) => {
@@ -268,12 +300,20 @@ impl Daemon {
             self.state.next_sync_at =
                 Some(now_unix() + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX));
             next_sync = Instant::now() + wait;
-            self.save_state();
+            if requested && !stop_after {
+                log::info!("sync requested while one was running: syncing again");
+                next_sync = Instant::now();
+            } else {
+                self.save_state();
+            }
             notify(&format!("STATUS={}", status_line(&self.state)));
             if !ready {
                 // Ready after the first attempt: synced, or serving what is cached.
                 notify("READY=1");
                 ready = true;
+            }
+            if stop_after {
+                break;
             }
             if reload_after {
                 self.reload();
@@ -335,6 +375,7 @@ mod tests {
             notes: vec![],
             revoked: vec![],
             side_file_errors: vec![],
+            side_file_warnings: vec![],
         };
         record(&mut state, &Ok(report));
         assert_eq!(

@@ -33,6 +33,9 @@ pub enum Error {
         /// From a `Retry-After` header, on 429 and 503.
         retry_after: Option<std::time::Duration>,
     },
+    /// A file besides the cache (trusted CA keys, sudoers) could not be updated; the old one stays.
+    #[error("{0}")]
+    SideFile(String),
     #[error("refused to publish: {0} (run with --force if this is intended)")]
     Refused(String),
 }

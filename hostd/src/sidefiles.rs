@@ -112,7 +112,7 @@ fn accept_keys<'a>(
 }
 
 async fn fetch_ca_keys(ssh: &SshConfig, url: &str) -> Result<Vec<String>> {
-    let fail = |what: String| Error::Source(format!("user CA keys from {url}: {what}"));
+    let fail = |what: String| Error::SideFile(format!("user CA keys from {url}: {what}"));
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
@@ -157,7 +157,11 @@ async fn fetch_ca_keys(ssh: &SshConfig, url: &str) -> Result<Vec<String>> {
 
 /// Updates the trusted user CA keys file from the configured sources. Any failure keeps the
 /// current file: sshd must never lose its CA because a fetch failed.
-pub async fn update_ca_keys(config: &Config, target: &Path, notes: &mut Vec<String>) -> Result<()> {
+pub async fn update_ca_keys(
+    config: &Config,
+    target: &Path,
+    refused: &mut Vec<String>,
+) -> Result<()> {
     let ssh = &config.ssh;
     if ssh.user_ca_keys_url.is_none() && ssh.user_ca_keys_file.is_none() {
         return Ok(());
@@ -176,10 +180,10 @@ pub async fn update_ca_keys(config: &Config, target: &Path, notes: &mut Vec<Stri
     }
     let keys = accept_keys(
         candidates.iter().map(|(o, t)| (o.clone(), t.as_str())),
-        notes,
+        refused,
     );
     if keys.is_empty() {
-        return Err(Error::Source(
+        return Err(Error::SideFile(
             "no valid user CA key from the configured sources; the trusted keys file is kept as it was".into(),
         ));
     }
@@ -245,12 +249,12 @@ pub fn update_sudoers(config: &Config, snapshot: &Snapshot, target: &Path) -> Re
             .arg(tmp)
             .output()
             .map_err(|e| {
-                Error::Source(format!("cannot run visudo to check the sudoers file: {e}"))
+                Error::SideFile(format!("cannot run visudo to check the sudoers file: {e}"))
             })?;
         if output.status.success() {
             Ok(())
         } else {
-            Err(Error::Source(format!(
+            Err(Error::SideFile(format!(
                 "visudo refused the generated sudoers file, the old one stays: {}",
                 printable(String::from_utf8_lossy(&output.stderr).trim())
             )))

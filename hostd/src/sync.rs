@@ -62,6 +62,8 @@ pub struct Report {
     pub revoked: Vec<(String, u32)>,
     /// Side files (CA keys, sudoers) that could not be updated; the old ones stay.
     pub side_file_errors: Vec<String>,
+    /// Inputs to side files that were refused while the files were still updated (a weak CA key).
+    pub side_file_warnings: Vec<String>,
 }
 
 impl std::fmt::Display for Report {
@@ -224,10 +226,11 @@ pub async fn sync_once(
 
     // Side files follow the snapshot and the config; a failure here keeps the old files and is
     // reported, but does not undo the publish.
-    let mut notes = mapped.notes;
     let mut side_file_errors = Vec::new();
+    let mut side_file_warnings = Vec::new();
     if let Err(e) =
-        crate::sidefiles::update_ca_keys(config, &paths.trusted_ca_keys, &mut notes).await
+        crate::sidefiles::update_ca_keys(config, &paths.trusted_ca_keys, &mut side_file_warnings)
+            .await
     {
         side_file_errors.push(e.to_string());
     }
@@ -248,9 +251,10 @@ pub async fn sync_once(
         removed,
         changed,
         skipped: mapped.skipped,
-        notes,
+        notes: mapped.notes,
         revoked,
         side_file_errors,
+        side_file_warnings,
     })
 }
 

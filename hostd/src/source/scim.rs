@@ -43,6 +43,8 @@ pub struct ScimSource {
     client: reqwest::Client,
     token: Secret,
     known: Option<Known>,
+    /// The server refused a `meta.lastModified` filter: full listings only from then on.
+    delta_refused: bool,
     bytes_this_sync: u64,
 }
 
@@ -89,6 +91,7 @@ impl ScimSource {
             client,
             token,
             known: None,
+            delta_refused: false,
             bytes_this_sync: 0,
         })
     }
@@ -167,13 +170,15 @@ impl ScimSource {
             .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))
     }
 
-    /// What the server says it supports. A server without the endpoint gets the basics.
-    async fn capabilities(&mut self) -> Capabilities {
+    /// What the server says it supports. A server without the endpoint gets the basics; a
+    /// throttled or unavailable one (429, 503) fails the sync, so its Retry-After is honoured
+    /// before anything else is asked.
+    async fn capabilities(&mut self) -> Result<Capabilities> {
         let Ok(url) = self.url("ServiceProviderConfig") else {
-            return Capabilities::default();
+            return Ok(Capabilities::default());
         };
         match self.get_json(url, "ServiceProviderConfig").await {
-            Ok(spc) => Capabilities {
+            Ok(spc) => Ok(Capabilities {
                 filter: matches!(
                     crate::scim::attribute(&spc, "filter.supported"),
                     Some(Value::Bool(true))
@@ -182,12 +187,17 @@ impl ScimSource {
                     crate::scim::attribute(&spc, "pagination.cursor"),
                     Some(Value::Bool(true))
                 ),
-            },
+            }),
+            Err(
+                e @ Error::Http {
+                    status: 429 | 503, ..
+                },
+            ) => Err(e),
             Err(e) => {
                 log::info!(
                     "ServiceProviderConfig not available ({e}); using index paging, no filters"
                 );
-                Capabilities::default()
+                Ok(Capabilities::default())
             }
         }
     }
@@ -278,8 +288,9 @@ impl ScimSource {
 
     async fn fetch_all(&mut self) -> Result<DirectoryData> {
         self.bytes_this_sync = 0;
-        let caps = self.capabilities().await;
+        let caps = self.capabilities().await?;
         let delta_due = self.config.delta
+            && !self.delta_refused
             && caps.filter
             && self.known.as_ref().is_some_and(|k| {
                 k.newest_change.is_some()
@@ -294,7 +305,24 @@ impl ScimSource {
                 .and_then(|t| t.format(&Rfc3339).ok());
             if let Some(since) = since {
                 let filter = format!("meta.lastModified gt \"{since}\"");
-                let (users, groups) = self.list_both(Some(filter), caps).await?;
+                let (users, groups) = match self.list_both(Some(filter), caps).await {
+                    Ok(listed) => listed,
+                    // Servers that filter, but not on meta.lastModified, answer 400
+                    // (invalidFilter) or 501: list in full, now and from now on.
+                    Err(Error::Http {
+                        status: status @ (400 | 501),
+                        ..
+                    }) => {
+                        log::warn!(
+                            "the directory refused a meta.lastModified filter (HTTP {status}): \
+                             delta sync is off, every sync lists in full until usherd is reloaded"
+                        );
+                        self.delta_refused = true;
+                        self.known = None;
+                        return self.full_listing(caps).await;
+                    }
+                    Err(e) => return Err(e),
+                };
                 log::info!(
                     "delta sync: {} changed users, {} changed groups",
                     users.len(),
@@ -319,8 +347,13 @@ impl ScimSource {
                 }
             }
         }
+        self.full_listing(caps).await
+    }
+
+    /// Lists everything; with `delta` on, keeps the listing for the delta syncs that follow.
+    async fn full_listing(&mut self, caps: Capabilities) -> Result<DirectoryData> {
         let (users, groups) = self.list_both(None, caps).await?;
-        if self.config.delta {
+        if self.config.delta && !self.delta_refused {
             self.known = Some(Known {
                 newest_change: newest_change(&users, &groups),
                 users: users

@@ -2,7 +2,8 @@
 # Installs what Usher's build, tests and demo need on a fresh Debian machine (as root).
 # Idempotent: installs only what is missing.
 set -euo pipefail
-apt_packages=(openssh-server openssh-client sudo pamtester libpam0g-dev gcc libc6-dev binutils util-linux procps)
+apt_packages=(openssh-server openssh-client sudo pamtester libpam0g-dev gcc libc6-dev binutils util-linux procps
+              iproute2 systemd lintian rpm debootstrap gawk)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

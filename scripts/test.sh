@@ -25,6 +25,7 @@ step e2e-nss bash tests/e2e/run.sh
 step e2e-daemon bash tests/daemon/run.sh
 step e2e-access bash tests/access/run.sh
 step e2e-okta bash tests/okta_e2e/run.sh
+step packaging bash tests/packaging/run.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
     echo "all test suites passed"

@@ -76,12 +76,12 @@ pub fn record(state: &mut State, result: &Result<Report>) {
 /// Ends the sessions of users who lost login permission, if the host asks for it.
 pub fn act_on_revocations(config: &Config, result: &Result<Report>) {
     let Ok(report) = result else { return };
+    if config.access.end_sessions_on_revoke {
+        crate::sidefiles::end_sessions(&report.revoked);
+        return;
+    }
     for (name, uid) in &report.revoked {
-        if config.access.end_sessions_on_revoke {
-            crate::sidefiles::end_sessions(name, *uid);
-        } else {
-            log::info!("{name} (uid {uid}) lost login permission; running sessions are left (end_sessions_on_revoke = false)");
-        }
+        log::info!("{name} (uid {uid}) lost login permission; running sessions are left (end_sessions_on_revoke = false)");
     }
 }
 
@@ -217,7 +217,16 @@ impl Daemon {
         let mut watchdog_tick =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         let mut next_sync = Instant::now();
-        let mut ready = false;
+        // With a published cache the host is served from the first moment: ready at once, so
+        // sshd and logins at boot never wait for the directory. Without one, ready after the
+        // first attempt (synced, or decided to go on without a directory).
+        let mut ready = usher_cache::Reader::open(&self.paths.cache).is_ok();
+        if ready {
+            notify(&format!(
+                "READY=1\nSTATUS=serving cached generation {}; first sync running",
+                self.state.generation
+            ));
+        }
         log::info!("usherd started, directory {}", self.config.source_label());
         // Name this process in the state now: until the first sync ends (minutes against a slow
         // or stalled directory) `usherctl status` would say "not running" and `usherctl sync`

@@ -272,35 +272,47 @@ pub fn update_sudoers(config: &Config, snapshot: &Snapshot, target: &Path) -> Re
 /// Ends the sessions and processes of users who lost login permission: `loginctl
 /// terminate-user` where systemd runs, then SIGTERM and, after a grace period, SIGKILL to any
 /// process still running under the uid.
-pub fn end_sessions(name: &str, uid: u32) {
-    if Path::new("/run/systemd/system").is_dir() {
-        let status = std::process::Command::new("loginctl")
-            .args(["terminate-user", name])
-            .status();
-        log::info!(
-            "ended the sessions of {name}: loginctl terminate-user {}",
-            match status {
-                Ok(s) if s.success() => "succeeded".to_string(),
-                Ok(s) => format!("exited {s}"),
-                Err(e) => format!("failed: {e}"),
-            }
-        );
+pub fn end_sessions(users: &[(String, u32)]) {
+    if users.is_empty() {
+        return;
     }
-    let mut signalled = 0;
+    if Path::new("/run/systemd/system").is_dir() {
+        for (name, _) in users {
+            let status = std::process::Command::new("loginctl")
+                .args(["terminate-user", name])
+                .status();
+            log::info!(
+                "ended the sessions of {name}: loginctl terminate-user {}",
+                match status {
+                    Ok(s) if s.success() => "succeeded".to_string(),
+                    Ok(s) => format!("exited {s}"),
+                    Err(e) => format!("failed: {e}"),
+                }
+            );
+        }
+    }
+    // One grace period for everyone, so many revocations at once cannot stall the daemon.
+    let mut signalled = vec![0; users.len()];
     for signal in [nix::sys::signal::SIGTERM, nix::sys::signal::SIGKILL] {
-        let pids = processes_of(uid);
-        if pids.is_empty() {
+        let mut any = false;
+        for ((_, uid), count) in users.iter().zip(signalled.iter_mut()) {
+            let pids = processes_of(*uid);
+            for pid in &pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), signal);
+            }
+            *count = (*count).max(pids.len());
+            any |= !pids.is_empty();
+        }
+        if !any {
             break;
         }
-        for pid in &pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), signal);
-        }
-        signalled = signalled.max(pids.len());
         if signal == nix::sys::signal::SIGTERM {
             std::thread::sleep(Duration::from_secs(1));
         }
     }
-    log::info!("ended {signalled} process(es) of {name} (uid {uid}) after losing login permission");
+    for ((name, uid), count) in users.iter().zip(signalled) {
+        log::info!("ended {count} process(es) of {name} (uid {uid}) after losing login permission");
+    }
 }
 
 /// Pids whose real or effective uid is `uid`, from /proc.

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod http;
 pub mod logging;
 pub mod mapping;
 pub mod notify;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 use usher_cache::Snapshot;
 
-const MAX_CA_RESPONSE_BYTES: usize = 1 << 20;
+const MAX_CA_RESPONSE_BYTES: u64 = 1 << 20;
 const MIN_RSA_BITS: usize = 2048;
 
 /// Writes `content` to `path` atomically with `mode`, after `check` accepts the temp file.
@@ -113,38 +113,22 @@ fn accept_keys<'a>(
 
 async fn fetch_ca_keys(ssh: &SshConfig, url: &str) -> Result<Vec<String>> {
     let fail = |what: String| Error::SideFile(format!("user CA keys from {url}: {what}"));
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(ca_file) = &ssh.ca_file {
-        let pem = fs::read(ca_file).map_err(io_error(ca_file))?;
-        let cert =
-            reqwest::Certificate::from_pem(&pem).map_err(|e| fail(format!("bad ca_file: {e}")))?;
-        builder = builder
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(cert);
-    }
-    let client = builder.build().map_err(|e| fail(e.to_string()))?;
-    let mut response = client
+    let client = crate::http::client(
+        Duration::from_secs(10),
+        Duration::from_secs(30),
+        ssh.ca_file.as_deref(),
+    )?;
+    let response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| fail(e.without_url().to_string()))?;
+        .map_err(|e| fail(crate::http::describe(e)))?;
     if !response.status().is_success() {
         return Err(fail(format!("HTTP {}", response.status().as_u16())));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = crate::http::read_body(response, MAX_CA_RESPONSE_BYTES)
         .await
-        .map_err(|e| fail(e.without_url().to_string()))?
-    {
-        if body.len() + chunk.len() > MAX_CA_RESPONSE_BYTES {
-            return Err(fail("response too large".into()));
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .map_err(fail)?;
     let doc: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
     match doc.get("userKey") {
         Some(Value::Array(items)) => Ok(items

@@ -26,7 +26,7 @@ use super::{FetchFuture, Source};
 use crate::config::{is_okta_group_id, OktaConfig};
 use crate::mapping::DirectoryData;
 use crate::secret::{read_secret_file, Secret};
-use crate::{io_error, Error, Result};
+use crate::{Error, Result};
 use paging::{Bucket, RateHeaders};
 use records::{object_id, okta_time, ProfileMapping};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -162,25 +162,11 @@ impl OktaSource {
             path: "directory.org_url".into(),
             reason: e.to_string(),
         })?;
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(config.connect_timeout))
-            .timeout(Duration::from_secs(config.request_timeout))
-            // A redirect could carry the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("usherd/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca_file) = &config.ca_file {
-            let pem = std::fs::read(ca_file).map_err(io_error(ca_file))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Config {
-                path: ca_file.display().to_string(),
-                reason: format!("not a PEM certificate: {e}"),
-            })?;
-            builder = builder
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(cert);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Source(format!("cannot build the HTTP client: {e}")))?;
+        let client = crate::http::client(
+            Duration::from_secs(config.connect_timeout),
+            Duration::from_secs(config.request_timeout),
+            config.ca_file.as_deref(),
+        )?;
         Ok(OktaSource {
             profile: ProfileMapping::from_config(config),
             config: config.clone(),
@@ -330,24 +316,13 @@ impl OktaSource {
     /// Reads a response body, bounded in size.
     async fn read_body(
         &mut self,
-        mut response: reqwest::Response,
+        response: reqwest::Response,
         max: u64,
         what: &str,
     ) -> Result<Vec<u8>> {
-        if response.content_length().is_some_and(|len| len > max) {
-            return Err(Error::Source(format!(
-                "{what}: response larger than {max} bytes"
-            )));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| request_error(e, what))? {
-            if (body.len() + chunk.len()) as u64 > max {
-                return Err(Error::Source(format!(
-                    "{what}: response larger than {max} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::http::read_body(response, max)
+            .await
+            .map_err(|e| Error::Source(format!("{what}: {e}")))?;
         self.bytes_this_sync += body.len() as u64;
         if self.bytes_this_sync > MAX_TOTAL_BYTES {
             return Err(Error::Source(format!(
@@ -879,14 +854,7 @@ fn okta_error(body: &[u8]) -> String {
 }
 
 fn request_error(e: reqwest::Error, what: &str) -> Error {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    Error::Source(format!("{what}: {kind}: {}", e.without_url()))
+    Error::Source(format!("{what}: {}", crate::http::describe(e)))
 }
 
 impl Source for OktaSource {

@@ -10,7 +10,7 @@ use super::{FetchFuture, Source};
 use crate::config::{GroupMembers, ScimConfig};
 use crate::mapping::DirectoryData;
 use crate::secret::{read_secret_file, Secret};
-use crate::{io_error, Error, Result};
+use crate::{Error, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -65,26 +65,11 @@ impl ScimSource {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(config.connect_timeout))
-            .timeout(Duration::from_secs(config.request_timeout))
-            // A redirect could carry the bearer token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("usherd/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca_file) = &config.ca_file {
-            let pem = std::fs::read(ca_file).map_err(io_error(ca_file))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Config {
-                path: ca_file.display().to_string(),
-                reason: format!("not a PEM certificate: {e}"),
-            })?;
-            // A private CA replaces the system's roots: only it may vouch for the directory.
-            builder = builder
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(cert);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Source(format!("cannot build the HTTP client: {e}")))?;
+        let client = crate::http::client(
+            Duration::from_secs(config.connect_timeout),
+            Duration::from_secs(config.request_timeout),
+            config.ca_file.as_deref(),
+        )?;
         Ok(ScimSource {
             config: config.clone(),
             base,
@@ -104,17 +89,9 @@ impl ScimSource {
 
     /// GET a JSON document, bounded in time and size. Never puts the token in an error.
     async fn get_json(&mut self, url: reqwest::Url, what: &str) -> Result<Value> {
-        let fail = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "cannot connect"
-            } else {
-                "request failed"
-            };
-            Error::Source(format!("{what}: {kind}: {}", e.without_url()))
-        };
-        let mut response = self
+        let fail =
+            |e: reqwest::Error| Error::Source(format!("{what}: {}", crate::http::describe(e)));
+        let response = self
             .client
             .get(url)
             .bearer_auth(self.token.expose())
@@ -145,21 +122,9 @@ impl ScimSource {
                 retry_after,
             });
         }
-        let max = self.config.max_response_bytes;
-        if response.content_length().is_some_and(|len| len > max) {
-            return Err(Error::Source(format!(
-                "{what}: response larger than {max} bytes"
-            )));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(fail)? {
-            if (body.len() + chunk.len()) as u64 > max {
-                return Err(Error::Source(format!(
-                    "{what}: response larger than {max} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::http::read_body(response, self.config.max_response_bytes)
+            .await
+            .map_err(|e| Error::Source(format!("{what}: {e}")))?;
         self.bytes_this_sync += body.len() as u64;
         if self.bytes_this_sync > MAX_TOTAL_BYTES {
             return Err(Error::Source(format!(

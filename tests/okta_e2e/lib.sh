@@ -265,3 +265,23 @@ okta_daemon_sync() {
     assert_ok "$USHERCTL" sync --timeout 60
     assert_contains "$OUT" "synced:" "usherctl sync"
 }
+
+# okta_pam_setup: a PAM service `usher-okta` (account phase) and `sudo` whose account phase asks
+# the real pam_usher first, as the shipped profile does (`requisite`: a denial is final).
+okta_pam_setup() {
+    local so=${USHER_SO%/*}/libpam_usher.so
+    [ -f "$so" ] || fail "$so is not built (cargo build --release)"
+    cp "$so" "$NS/lib/pam_usher.so"
+    for service in usher-okta usher-okta-sudo; do
+        printf 'account requisite %s sudo_services=usher-okta-sudo\naccount required pam_permit.so\n' \
+            "$NS/lib/pam_usher.so" > "/etc/pam.d/$service"
+    done
+}
+
+# okta_pam_allows USER [SERVICE] / okta_pam_refuses USER [SERVICE]: pamtester's account verdict.
+okta_pam_allows() {
+    assert_ok pamtester "${2:-usher-okta}" "$1" acct_mgmt
+}
+okta_pam_refuses() {
+    assert_fails pamtester "${2:-usher-okta}" "$1" acct_mgmt
+}

@@ -10,7 +10,7 @@
 # Env: USHER_TARGET (cargo target dir, default ./target), USHER_OKTA_E2E_TIMEOUT (seconds per
 #      test, default 240), USHER_OKTA_E2E_VERBOSE=1 (print every test's output, not only
 #      failures), USHER_OKTA_E2E_NO_BUILD=1 (use the release binaries as they are).
-# Runs `cargo build --release -p usher-hostd -p usher-nss` first (a no-op when up to date). Prints
+# Runs `cargo build --release --workspace` first (a no-op when up to date). Prints
 # `PASS name` or `FAIL name` per test (a failure followed by its output), then one line
 # `N passed, M failed`. Exits 1 if any test failed, 2 if it could not run.
 # Needs: root, unshare, python3 with `cryptography` (the fake's token endpoint), openssl, getent.
@@ -32,7 +32,7 @@ done
 python3 -c 'import cryptography' 2>/dev/null \
     || { echo "tests/okta_e2e/run.sh: python3 needs the cryptography package" >&2; exit 2; }
 if [ "${USHER_OKTA_E2E_NO_BUILD:-}" != 1 ]; then
-    (cd "$ROOT" && cargo build --release -p usher-hostd -p usher-nss) >&2 \
+    (cd "$ROOT" && cargo build --release --workspace) >&2 \
         || { echo "tests/okta_e2e/run.sh: build failed" >&2; exit 2; }
 fi
 for f in usherd usherctl libnss_usher.so; do

@@ -3,6 +3,7 @@
 # deactivation (kept, inactive, refused), reactivation, leaving every configured group (kept,
 # inactive), coming back.
 usher_install_module
+okta_pam_setup
 okta_keys
 okta_sample_state
 okta_start
@@ -30,6 +31,14 @@ okta_user_says bob "active:      yes" "login here:  yes" "sudo here:   no: not a
 okta_user_says carol "active:      yes" "login here:  yes"  # LOCKED_OUT is still an account
 okta_user_says dave "active:      no" "login here:  no: deactivated"  # SUSPENDED
 okta_user_says frank "active:      no" "login here:  no: deactivated"  # STAGED
+# The same decisions through the real PAM module, as sshd and sudo would get them.
+okta_pam_allows alice
+okta_pam_allows alice usher-okta-sudo
+okta_pam_allows bob
+okta_pam_refuses bob usher-okta-sudo
+okta_pam_refuses dave
+okta_pam_refuses frank
+okta_pam_allows root
 carol_uid=$(getent passwd carol | cut -d: -f3)
 [ "$carol_uid" -ge 200000 ] || fail "carol's uid $carol_uid is not derived from her id"
 # The requests: the group named in the config found by search (exact name kept), the one given by
@@ -51,11 +60,13 @@ okta_sync
 assert_output "bob:*:5002:5002:Bob Builder:/home/bob:/bin/bash" getent passwd bob
 assert_output "linux-users:*:7001:alice,bob,carol,dave,frank" getent group linux-users
 okta_user_says bob "active:      no (deactivated in the directory)" "login here:  no: deactivated in the directory"
+okta_pam_refuses bob
 
 context "bob reactivated"
 okta_admin POST "users/$OKTA_BOB/reactivate"
 okta_sync
 okta_user_says bob "active:      yes" "login here:  yes"
+okta_pam_allows bob
 
 context "bob leaves every configured group"
 okta_admin DELETE "groups/$OKTA_USERS_GROUP/members/$OKTA_BOB"
@@ -63,6 +74,7 @@ okta_sync
 assert_output "bob:*:5002:5002:Bob Builder:/home/bob:/bin/bash" getent passwd bob
 assert_output "linux-users:*:7001:alice,carol,dave,frank" getent group linux-users
 okta_user_says bob "active:      no" "login here:  no: deactivated"
+okta_pam_refuses bob
 context "still kept, inactive, at the next run (carried over from the cache)"
 okta_sync
 okta_user_says bob "active:      no"
@@ -72,6 +84,7 @@ context "bob back in linux-users"
 okta_admin PUT "groups/$OKTA_USERS_GROUP/members/$OKTA_BOB"
 okta_sync
 okta_user_says bob "active:      yes" "login here:  yes"
+okta_pam_allows bob
 
 context "secrets"
 okta_no_secrets

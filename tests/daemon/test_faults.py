@@ -2,8 +2,10 @@
 usherd keeps running, backs off (doubling from backoff_initial up to backoff_max), honours
 Retry-After, `usherctl status` shows the failure, and a change made upstream during the outage
 arrives once the directory is back."""
+import email.utils
 import re
 import signal
+import time
 
 import pytest
 
@@ -137,6 +139,18 @@ def test_retry_after_is_honoured(host, status):
     assert later, log
     waited = later[0] - refused[0]
     assert 6 <= waited <= 6 * 1.1 + 1.5, f"next attempt {waited:.2f} s after the {status}"
+
+
+def test_retry_after_as_an_http_date_is_honoured(host):
+    """Retry-After may also be an HTTP-date (RFC 9110 §10.2.3)."""
+    host.seed_team()
+    host.write_config(sync={"interval": 600})
+    daemon = host.start()
+    at = email.utils.formatdate(time.time() + 8, usegmt=True)
+    host.proxy.set_fault("429", retry_after=at, count=1, path_contains=f"/{host.tenant}/v2/Users")
+    daemon.signal(signal.SIGUSR1)
+    waits = daemon.wait_output(r"next attempt in (\d+) s", 10)
+    assert 6 <= int(waits[0].group(1)) <= 8, f"Retry-After: {at} -> {waits[0].group(0)}"
 
 
 def test_retry_after_on_the_first_request_of_a_sync_is_honoured(host):

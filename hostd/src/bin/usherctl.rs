@@ -9,7 +9,8 @@ use usher_hostd::state::State;
 use usher_hostd::sync::Paths;
 
 const USAGE: &str = "usage: usherctl [--config PATH] COMMAND
-  status         freshness, counts, skipped entries, daemon health; exits 1 when stale or failing
+  status         freshness, counts, skipped entries, daemon health; exits 1 when the last
+                 successful sync is older than stale_after, never happened, or the cache is unreadable
   sync [--timeout SECONDS]
                  ask the running usherd to sync now and wait for the result
   user NAME      what the cache says about a user, and whether they may log in here

@@ -108,8 +108,7 @@ impl ScimSource {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc()));
             if matches!(status.as_u16(), 401 | 403) {
                 return Err(Error::Source(format!(
                     "{what}: the directory refused the token (HTTP {})",
@@ -336,6 +335,23 @@ impl ScimSource {
     }
 }
 
+/// A `Retry-After` value (RFC 9110 §10.2.3) as a wait from `now`: delay-seconds, or an HTTP-date
+/// (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`); a date in the past is no wait.
+fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let imf_fixdate = time::format_description::parse_borrowed::<2>(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+    )
+    .ok()?;
+    let at = time::PrimitiveDateTime::parse(value, &imf_fixdate)
+        .ok()?
+        .assume_utc();
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+}
+
 fn resource_id(r: &Value) -> Option<String> {
     r.get("id").and_then(Value::as_str).map(str::to_string)
 }
@@ -540,6 +556,24 @@ mod tests {
         let mut pager = Pager::new(2, false, 3);
         assert!(pager.accept(&json!({"Resources": "x"})).is_err());
         assert!(pager.accept(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        // Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
+        let now = OffsetDateTime::from_unix_timestamp(784_111_777).unwrap();
+        let s = Duration::from_secs;
+        assert_eq!(parse_retry_after(" 120 ", now), Some(s(120)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),
+            Some(s(60))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:40:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 
     #[test]

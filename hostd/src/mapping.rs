@@ -48,6 +48,13 @@ impl LocalAccounts {
     }
 }
 
+/// Whether the passwd file at `passwd` has an account named `name`. Read directly, never through
+/// NSS (which would answer with Usher's own entries).
+pub fn is_local_user(passwd: &std::path::Path, name: &str) -> bool {
+    std::fs::read_to_string(passwd)
+        .is_ok_and(|text| text.lines().filter_map(name_and_id).any(|(n, _)| n == name))
+}
+
 /// Name and number of a passwd or group line (`name:x:id:...`); comments and NIS `+`/`-` lines
 /// contribute their name only where they have one.
 fn name_and_id(line: &str) -> Option<(&str, Option<u32>)> {

@@ -280,18 +280,6 @@ fn group(paths: &Paths, name: &str) -> Result<ExitCode, ExitCode> {
     }
 }
 
-/// Whether /etc/passwd has an account named `name`. Read directly, never through NSS (which would
-/// answer with Usher's own entries).
-fn is_local_account(name: &str) -> bool {
-    std::fs::read_to_string("/etc/passwd").is_ok_and(|passwd| {
-        passwd.lines().any(|line| {
-            line.split(':')
-                .next()
-                .is_some_and(|n| n.trim_start_matches(['+', '-']) == name)
-        })
-    })
-}
-
 /// Prints one line per item of what the cache lists for `name` when the user may log in here, and
 /// nothing otherwise (unknown, local, deactivated, not allowed, or an unreadable cache). A local
 /// account of the same name always wins, as in pam_usher: a directory certificate must never log
@@ -301,7 +289,7 @@ fn print_if_allowed(
     name: &str,
     list: fn(usher_cache::Account) -> Vec<String>,
 ) -> ExitCode {
-    if is_local_account(name) {
+    if usher_hostd::mapping::is_local_user(std::path::Path::new("/etc/passwd"), name) {
         return ExitCode::SUCCESS;
     }
     let Ok(reader) = Reader::open(&paths.cache) else {

@@ -437,6 +437,8 @@ fn local_accounts_are_read_from_passwd_and_group_files() {
     assert!(local.user_names.contains("bob") && local.user_names.contains("nisuser"));
     assert!(local.uids.contains(&1001) && local.uids.contains(&0));
     assert!(local.group_names.contains("sudo") && local.gids.contains(&27));
+    assert!(is_local_user(&p, "bob") && is_local_user(&p, "nisuser"));
+    assert!(!is_local_user(&p, "bo") && !is_local_user(&p, "comment"));
 }
 
 #[test]

@@ -6,12 +6,18 @@
 //! never write a `-journal`/`-shm` file and cannot see a half-written state; a reader notices a newer
 //! snapshot by the path's inode and reopens.
 
+mod chunks;
+mod fork;
+mod raw;
 mod reader;
 mod schema;
 mod snapshot;
 mod writer;
 
-pub use reader::{Account, Counts, GroupEntry, PasswdEntry, Reader};
+pub use reader::{
+    Account, Counts, Cursor, GroupEntry, GroupRef, GroupScan, PasswdEntry, PasswdRef, Reader,
+    UserScan,
+};
 pub use schema::SCHEMA_VERSION;
 pub use snapshot::{Group, Meta, Snapshot, User};
 pub use writer::{publish, remove_stale_temp_files};

@@ -4,13 +4,18 @@
 //! It is not shared between threads (the modules keep one per thread) and it knows the process and
 //! the inode it was opened for, so a forked child or a newer snapshot is noticed by `is_current`.
 
+use crate::chunks;
+use crate::fork;
+use crate::raw::{self, Bind, Statement};
 use crate::schema::SCHEMA_VERSION;
 use crate::{Error, Group, Meta, Result, Snapshot, User};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A passwd entry as the modules return it (the password field is always `*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +26,64 @@ pub struct PasswdEntry {
     pub gecos: String,
     pub home: String,
     pub shell: String,
+}
+
+/// A passwd entry lent from the cache's row buffer, for callers that copy it out at once. The
+/// strings are the stored bytes, unchecked: the NSS module copies them into C strings as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswdRef<'a> {
+    pub name: &'a [u8],
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: &'a [u8],
+    pub home: &'a [u8],
+    pub shell: &'a [u8],
+}
+
+fn owned(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+impl PasswdRef<'_> {
+    pub fn to_entry(&self) -> PasswdEntry {
+        PasswdEntry {
+            name: owned(self.name),
+            uid: self.uid,
+            gid: self.gid,
+            gecos: owned(self.gecos),
+            home: owned(self.home),
+            shell: owned(self.shell),
+        }
+    }
+}
+
+/// A group entry lent from the cache's row buffer; `members` is the stored `,`-joined list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupRef<'a> {
+    pub name: &'a [u8],
+    pub gid: u32,
+    members: &'a [u8],
+}
+
+impl<'a> GroupRef<'a> {
+    pub fn new(name: &'a [u8], gid: u32, members: &'a [u8]) -> GroupRef<'a> {
+        GroupRef { name, gid, members }
+    }
+
+    /// The members' names, in stored order.
+    pub fn members(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.members
+            .split(|&b| b == b',')
+            .filter(|item| !item.is_empty())
+    }
+
+    pub fn to_entry(&self) -> GroupEntry {
+        GroupEntry {
+            name: owned(self.name),
+            gid: self.gid,
+            members: self.members().map(owned).collect(),
+        }
+    }
 }
 
 /// A group entry with its members' names (the password field is always `*`).
@@ -56,13 +119,44 @@ pub struct Counts {
     pub can_sudo: u64,
 }
 
+/// The point lookups the modules make, each a prepared statement kept for the handle's life.
+#[derive(Clone, Copy)]
+enum Lookup {
+    UserByName,
+    UserByUid,
+    GroupByName,
+    GroupByGid,
+    GroupIdsOf,
+}
+
+const LOOKUPS: usize = 5;
+
+impl Lookup {
+    fn sql(self) -> &'static CStr {
+        match self {
+            Lookup::UserByName => {
+                c"SELECT name, uid, gid, gecos, home, shell FROM users WHERE name = ?1"
+            }
+            Lookup::UserByUid => {
+                c"SELECT name, uid, gid, gecos, home, shell FROM users WHERE uid = ?1"
+            }
+            Lookup::GroupByName => c"SELECT name, gid, members FROM groups WHERE name = ?1",
+            Lookup::GroupByGid => c"SELECT name, gid, members FROM groups WHERE gid = ?1",
+            Lookup::GroupIdsOf => c"SELECT group_ids FROM users WHERE name = ?1",
+        }
+    }
+}
+
 pub struct Reader {
+    // Declared before `conn`: statements are finalized before their connection closes.
+    lookups: RefCell<[Option<Statement>; LOOKUPS]>,
     conn: Connection,
     path: PathBuf,
     file_id: (u64, u64),
     pid: u32,
+    forks: u64,
     recheck_interval: Duration,
-    last_check: Instant,
+    last_check: Duration,
 }
 
 /// The passwd columns, as a macro so queries stay `&'static str` (no formatting per lookup).
@@ -70,6 +164,25 @@ macro_rules! passwd_columns {
     () => {
         "name, uid, gid, gecos, home, shell"
     };
+}
+
+fn passwd_ref<'a>(row: &raw::Row<'a>) -> Result<PasswdRef<'a>> {
+    Ok(PasswdRef {
+        name: row.bytes(0),
+        uid: row.id(1)?,
+        gid: row.id(2)?,
+        gecos: row.bytes(3),
+        home: row.bytes(4),
+        shell: row.bytes(5),
+    })
+}
+
+fn group_ref<'a>(row: &raw::Row<'a>) -> Result<GroupRef<'a>> {
+    Ok(GroupRef {
+        name: row.bytes(0),
+        gid: row.id(1)?,
+        members: row.bytes(2),
+    })
 }
 
 fn passwd_from_row(row: &Row<'_>) -> rusqlite::Result<PasswdEntry> {
@@ -101,6 +214,22 @@ fn immutable_uri(path: &Path) -> String {
     uri
 }
 
+/// The monotonic clock at a few milliseconds' resolution, which is plenty for a recheck interval
+/// and, unlike `Instant::now`, reads a variable rather than the time stamp counter.
+fn coarse_now() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write. The call cannot fail for this clock on Linux; if
+    // it did, `t` stays zero and the handle merely rechecks its path more often.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
 fn stat(path: &Path) -> Result<std::fs::Metadata> {
     std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
@@ -124,6 +253,7 @@ impl Reader {
         {
             return Err(Error::InvalidSnapshot("non-ASCII cache path".into()));
         }
+        let forks = fork::generation();
         let md = stat(path)?;
         let (file_id, file_len) = (file_id(&md), md.len());
         let conn = Connection::open_with_flags(
@@ -159,12 +289,14 @@ impl Reader {
             r.get::<_, String>(0)
         })?;
         Ok(Reader {
+            lookups: RefCell::new(Default::default()),
             conn,
             path: path.to_path_buf(),
             file_id,
             pid: std::process::id(),
+            forks,
             recheck_interval: Duration::ZERO,
-            last_check: Instant::now(),
+            last_check: coarse_now(),
         })
     }
 
@@ -179,93 +311,111 @@ impl Reader {
     /// False when this handle must not be used any more: the process forked since it was opened,
     /// or the published path now names another file (or none).
     pub fn is_current(&mut self) -> bool {
-        if self.pid != std::process::id() {
+        if self.forked() {
             return false;
         }
-        if self.last_check.elapsed() < self.recheck_interval {
+        let now = coarse_now();
+        if now.saturating_sub(self.last_check) < self.recheck_interval {
             return true;
         }
-        self.last_check = Instant::now();
-        matches!(stat(&self.path), Ok(md) if file_id(&md) == self.file_id)
+        self.last_check = now;
+        self.pid == std::process::id()
+            && matches!(stat(&self.path), Ok(md) if file_id(&md) == self.file_id)
     }
 
-    pub fn user_by_name(&self, name: &str) -> Result<Option<PasswdEntry>> {
-        let mut st = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            passwd_columns!(),
-            " FROM users WHERE name = ?1"
-        ))?;
-        Ok(st.query_row([name], passwd_from_row).optional()?)
+    /// Whether the process forked (through glibc) since this handle was opened.
+    fn forked(&self) -> bool {
+        fork::current() != self.forks
     }
 
-    pub fn user_by_uid(&self, uid: u32) -> Result<Option<PasswdEntry>> {
-        let mut st = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            passwd_columns!(),
-            " FROM users WHERE uid = ?1"
-        ))?;
-        Ok(st.query_row([uid], passwd_from_row).optional()?)
+    /// Runs one of the point lookups, handing its first row to `row`.
+    fn lookup<T>(
+        &self,
+        which: Lookup,
+        key: Bind<'_>,
+        row: impl FnOnce(&raw::Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        // A re-entered lookup (from inside `row`) fails rather than step a statement in use.
+        let mut lookups = self
+            .lookups
+            .try_borrow_mut()
+            .map_err(|_| Error::InvalidSnapshot("lookup re-entered".into()))?;
+        let slot = &mut lookups[which as usize];
+        let stmt = match slot {
+            Some(stmt) => stmt,
+            // SAFETY: the handle is live, and the statement is dropped before the connection
+            // (field order of `Reader`).
+            None => slot.insert(unsafe { Statement::prepare(self.conn.handle(), which.sql())? }),
+        };
+        let mut row = Some(row);
+        stmt.query(key, |r| row.take().map(|f| f(r)).transpose())
     }
 
-    /// Up to `limit` users with a uid above `after` (all from the start with `None`), by uid:
-    /// enumeration that resumes by key, so it needs no cursor held open between calls.
-    pub fn users_after(&self, after: Option<u32>, limit: u32) -> Result<Vec<PasswdEntry>> {
-        let mut st = self.conn.prepare_cached(concat!(
-            "SELECT ",
-            passwd_columns!(),
-            " FROM users WHERE uid > ?1 ORDER BY uid LIMIT ?2"
-        ))?;
-        let after = after.map_or(-1, i64::from);
-        let rows = st.query_map(rusqlite::params![after, limit], passwd_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn group_from_row(row: &Row<'_>) -> rusqlite::Result<GroupEntry> {
-        Ok(GroupEntry {
-            name: row.get(0)?,
-            gid: row.get(1)?,
-            members: split_list(row.get_ref(2)?.as_str()?)
-                .map(str::to_string)
-                .collect(),
+    /// The user named `name`, lent to `f`.
+    pub fn with_user_by_name<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&PasswdRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.lookup(Lookup::UserByName, Bind::Text(name.as_bytes()), |r| {
+            Ok(f(&passwd_ref(r)?))
         })
     }
 
+    /// The user with `uid`, lent to `f`.
+    pub fn with_user_by_uid<T>(
+        &self,
+        uid: u32,
+        f: impl FnOnce(&PasswdRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.lookup(Lookup::UserByUid, Bind::Int(uid.into()), |r| {
+            Ok(f(&passwd_ref(r)?))
+        })
+    }
+
+    /// The group named `name`, lent to `f`.
+    pub fn with_group_by_name<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&GroupRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.lookup(Lookup::GroupByName, Bind::Text(name.as_bytes()), |r| {
+            Ok(f(&group_ref(r)?))
+        })
+    }
+
+    /// The group with `gid`, lent to `f`.
+    pub fn with_group_by_gid<T>(
+        &self,
+        gid: u32,
+        f: impl FnOnce(&GroupRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.lookup(Lookup::GroupByGid, Bind::Int(gid.into()), |r| {
+            Ok(f(&group_ref(r)?))
+        })
+    }
+
+    pub fn user_by_name(&self, name: &str) -> Result<Option<PasswdEntry>> {
+        self.with_user_by_name(name, |p| p.to_entry())
+    }
+
+    pub fn user_by_uid(&self, uid: u32) -> Result<Option<PasswdEntry>> {
+        self.with_user_by_uid(uid, |p| p.to_entry())
+    }
+
     pub fn group_by_name(&self, name: &str) -> Result<Option<GroupEntry>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT name, gid, members FROM groups WHERE name = ?1")?
-            .query_row([name], Self::group_from_row)
-            .optional()?)
+        self.with_group_by_name(name, |g| g.to_entry())
     }
 
     pub fn group_by_gid(&self, gid: u32) -> Result<Option<GroupEntry>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT name, gid, members FROM groups WHERE gid = ?1")?
-            .query_row([gid], Self::group_from_row)
-            .optional()?)
+        self.with_group_by_gid(gid, |g| g.to_entry())
     }
 
-    /// Up to `limit` groups with a gid above `after`, by gid, with their members.
-    pub fn groups_after(&self, after: Option<u32>, limit: u32) -> Result<Vec<GroupEntry>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT name, gid, members FROM groups WHERE gid > ?1 ORDER BY gid LIMIT ?2",
-        )?;
-        let after = after.map_or(-1, i64::from);
-        let rows = st.query_map(rusqlite::params![after, limit], Self::group_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The gids of the groups that list `user_name` as a member (not the primary group, which
-    /// comes from the passwd entry).
-    pub fn group_ids_of(&self, user_name: &str) -> Result<Vec<u32>> {
-        let list: Option<String> = self
-            .conn
-            .prepare_cached("SELECT group_ids FROM users WHERE name = ?1")?
-            .query_row([user_name], |r| r.get(0))
-            .optional()?;
-        list.as_deref().map_or(Ok(Vec::new()), |l| {
-            split_list(l)
+    /// The gids of the groups that list the user `user_name` as a member (not the primary group,
+    /// which comes from the passwd entry); `None` if the cache has no such user.
+    pub fn group_ids_of(&self, user_name: &str) -> Result<Option<Vec<u32>>> {
+        self.lookup(Lookup::GroupIdsOf, Bind::Text(user_name.as_bytes()), |r| {
+            split_list(r.text(0)?)
                 .map(|gid| {
                     gid.parse()
                         .map_err(|_| Error::InvalidSnapshot(format!("bad gid {gid:?}")))
@@ -419,5 +569,189 @@ impl Reader {
             rows.collect::<rusqlite::Result<_>>()?
         };
         Ok(Snapshot { users, groups })
+    }
+}
+
+/// An enumeration cursor over one snapshot. It holds its own handle, so the snapshot it walks
+/// stays the same however many are published meanwhile, and its position in its own memory, so a
+/// replacement (after a fork, or a failure) goes on from there without touching its SQLite state.
+pub trait Cursor: Sized + Send {
+    type Entry<'a>;
+    /// From the first entry.
+    fn start(reader: Reader) -> Result<Self>;
+    /// On `reader`, after this cursor's last entry.
+    fn resume(&self, reader: Reader) -> Result<Self>;
+    /// The entry at the cursor, lent to `f` (`None` at the end). The cursor stays on it until
+    /// `advance`, so a caller whose buffer was too small gets the same entry again.
+    fn peek<T>(&mut self, f: impl FnOnce(&Self::Entry<'_>) -> T) -> Result<Option<T>>;
+    /// Moves past the entry at the cursor.
+    fn advance(&mut self) -> Result<()>;
+    /// False in a child forked after the cursor opened: it must not use the parent's handle.
+    fn same_process(&self) -> bool;
+}
+
+/// Every group by gid, with its members: one row step per group.
+pub struct GroupScan {
+    // Declared before `reader`: finalized before the connection closes.
+    stmt: Statement,
+    reader: Reader,
+    on_row: bool,
+    done: bool,
+    last_gid: i64,
+}
+
+impl GroupScan {
+    fn after(reader: Reader, last_gid: i64) -> Result<GroupScan> {
+        let sql = c"SELECT gid, name, members FROM groups WHERE gid > ?1 ORDER BY gid";
+        // SAFETY: the connection is live and outlives the statement (field order above).
+        let mut stmt = unsafe { Statement::prepare(reader.conn.handle(), sql)? };
+        stmt.bind(Bind::Int(last_gid))?;
+        Ok(GroupScan {
+            stmt,
+            reader,
+            on_row: false,
+            done: false,
+            last_gid,
+        })
+    }
+}
+
+impl Cursor for GroupScan {
+    type Entry<'a> = GroupRef<'a>;
+
+    fn start(reader: Reader) -> Result<GroupScan> {
+        Self::after(reader, -1)
+    }
+
+    fn resume(&self, reader: Reader) -> Result<GroupScan> {
+        Self::after(reader, self.last_gid)
+    }
+
+    fn peek<T>(&mut self, f: impl FnOnce(&GroupRef<'_>) -> T) -> Result<Option<T>> {
+        if !self.on_row && !self.done {
+            self.on_row = self.stmt.step()?;
+            self.done = !self.on_row;
+        }
+        if !self.on_row {
+            return Ok(None);
+        }
+        let row = self.stmt.row();
+        Ok(Some(f(&GroupRef {
+            gid: row.id(0)?,
+            name: row.bytes(1),
+            members: row.bytes(2),
+        })))
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        if self.on_row {
+            self.last_gid = self.stmt.row().int(0);
+            self.on_row = false;
+        }
+        Ok(())
+    }
+
+    fn same_process(&self) -> bool {
+        !self.reader.forked()
+    }
+}
+
+/// Every user, in name order, from the packed chunks: one row step per chunk, entries walked in
+/// memory.
+pub struct UserScan {
+    // Declared before `reader`: finalized before the connection closes.
+    stmt: Statement,
+    reader: Reader,
+    /// The current chunk, copied out of SQLite once (a few bytes per entry), and the offset of
+    /// the entry at the cursor in it.
+    chunk: Vec<u8>,
+    offset: usize,
+    /// Set by `peek`: where the entry at the cursor ends, and where its name lies in `chunk`.
+    peeked: Option<(usize, std::ops::Range<usize>)>,
+    done: bool,
+    /// Skip entries up to and including this name (a resumed scan starts in the chunk that holds
+    /// it). Empty: skip nothing.
+    skip_through: Vec<u8>,
+    /// The name of the last entry moved past.
+    last_name: Vec<u8>,
+}
+
+impl UserScan {
+    fn after(reader: Reader, last_name: Vec<u8>) -> Result<UserScan> {
+        // From the chunk whose first entry is the last one at or before `last_name` (all chunks
+        // for an empty name).
+        let sql = c"SELECT entries FROM passwd_chunks WHERE id >= coalesce(\
+            (SELECT max(id) FROM passwd_chunks WHERE first_name <= ?1), 0) ORDER BY id";
+        // SAFETY: the connection is live and outlives the statement (field order above).
+        let mut stmt = unsafe { Statement::prepare(reader.conn.handle(), sql)? };
+        stmt.bind(Bind::TextCopy(&last_name))?;
+        Ok(UserScan {
+            stmt,
+            reader,
+            chunk: Vec::new(),
+            offset: 0,
+            peeked: None,
+            done: false,
+            skip_through: last_name.clone(),
+            last_name,
+        })
+    }
+}
+
+impl Cursor for UserScan {
+    type Entry<'a> = PasswdRef<'a>;
+
+    fn start(reader: Reader) -> Result<UserScan> {
+        Self::after(reader, Vec::new())
+    }
+
+    fn resume(&self, reader: Reader) -> Result<UserScan> {
+        Self::after(reader, self.last_name.clone())
+    }
+
+    fn peek<T>(&mut self, f: impl FnOnce(&PasswdRef<'_>) -> T) -> Result<Option<T>> {
+        loop {
+            if self.offset == self.chunk.len() {
+                self.chunk.clear();
+                self.offset = 0;
+                if self.done || !self.stmt.step()? {
+                    self.done = true;
+                    return Ok(None);
+                }
+                self.chunk.extend_from_slice(self.stmt.row().bytes(0));
+                continue;
+            }
+            let Some((entry, next)) = chunks::entry_at(&self.chunk, self.offset)? else {
+                return Err(Error::InvalidSnapshot("malformed passwd chunk".into()));
+            };
+            if !self.skip_through.is_empty() {
+                if entry.name > &self.skip_through[..] {
+                    self.skip_through.clear();
+                } else {
+                    self.offset = next;
+                    continue;
+                }
+            }
+            let start = entry.name.as_ptr() as usize - self.chunk.as_ptr() as usize;
+            self.peeked = Some((next, start..start + entry.name.len()));
+            return Ok(Some(f(&entry)));
+        }
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        if self.peeked.is_none() {
+            self.peek(|_| ())?;
+        }
+        if let Some((next, name)) = self.peeked.take() {
+            self.last_name.clear();
+            self.last_name
+                .extend_from_slice(self.chunk.get(name).unwrap_or_default());
+            self.offset = next;
+        }
+        Ok(())
+    }
+
+    fn same_process(&self) -> bool {
+        !self.reader.forked()
     }
 }

@@ -1,7 +1,7 @@
 //! The cache schema. Any change to it bumps `SCHEMA_VERSION`; a reader that meets another version
 //! refuses the file (the modules then answer UNAVAIL) rather than guess.
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Tables are shaped for the lookups the modules make, each a single b-tree descent: users and
 /// groups by number are rowid lookups, by name through covering indexes. Memberships are stored
@@ -30,6 +30,13 @@ CREATE TABLE users (
     group_ids      TEXT NOT NULL
 );
 CREATE UNIQUE INDEX users_by_name ON users(name, uid, gid, gecos, home, shell);
+
+-- Every passwd entry again, in name order, packed (see chunks.rs) for enumeration.
+CREATE TABLE passwd_chunks (
+    id         INTEGER PRIMARY KEY,
+    first_name TEXT NOT NULL,
+    entries    BLOB NOT NULL
+);
 
 CREATE TABLE user_emails (
     uid   INTEGER NOT NULL,

@@ -25,6 +25,19 @@ pub struct User {
     pub principals: Vec<String>,
 }
 
+impl User {
+    pub(crate) fn passwd_ref(&self) -> crate::PasswdRef<'_> {
+        crate::PasswdRef {
+            name: self.name.as_bytes(),
+            uid: self.uid,
+            gid: self.gid,
+            gecos: self.gecos.as_bytes(),
+            home: self.home.as_bytes(),
+            shell: self.shell.as_bytes(),
+        }
+    }
+}
+
 /// A POSIX group: a directory group, or a user-private group (no `directory_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Group {

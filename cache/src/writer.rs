@@ -3,6 +3,7 @@
 //! which is never modified, so there is no torn read and no SIGBUS; a crash at any point leaves the
 //! old file or the new one, and at worst a temp file the next publish removes.
 
+use crate::chunks;
 use crate::schema::{CREATE, SCHEMA_VERSION};
 use crate::{Error, Meta, Result, Snapshot};
 use rusqlite::{params, Connection, OpenFlags};
@@ -132,6 +133,20 @@ fn build(tmp: &Path, snapshot: &Snapshot, meta: &Meta) -> Result<()> {
             for principal in &u.principals {
                 put_principal.execute(params![u.uid, principal])?;
             }
+        }
+
+        let mut by_name: Vec<_> = snapshot.users.iter().collect();
+        by_name.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut put_chunk =
+            tx.prepare("INSERT INTO passwd_chunks (id, first_name, entries) VALUES (?1, ?2, ?3)")?;
+        let mut chunk = Vec::new();
+        for (id, users) in by_name.chunks(chunks::ENTRIES_PER_CHUNK).enumerate() {
+            chunk.clear();
+            for u in users {
+                chunks::push(&mut chunk, &u.passwd_ref());
+            }
+            let first = users.first().map_or("", |u| u.name.as_str());
+            put_chunk.execute(params![id, first, chunk])?;
         }
 
         let mut groups: Vec<_> = snapshot.groups.iter().collect();

@@ -2,65 +2,59 @@
 //!
 //! glibc serialises these under its own lock, but successive calls may come from different
 //! threads, so the position lives in a process-wide [`Enumeration`] rather than with the per-thread
-//! handle. It is only a key (the last uid or gid handed out) and a small batch fetched after it, so
-//! enumeration holds no cursor and no handle between calls, a new snapshot simply continues from
-//! the key, and point lookups never disturb it. The lock is only ever `try_lock`ed: contention
-//! answers TRYAGAIN/EAGAIN at once.
+//! handle: a cursor with a handle of its own (users from packed chunks, groups a row each) that
+//! walks the snapshot current when it started, so an enumeration is never a mix of two; a forked
+//! child reopens and goes on after the last entry handed out. The
+//! lock is only ever `try_lock`ed: contention answers TRYAGAIN/EAGAIN at once.
 
-use crate::handle::{with_reader, Config};
+use crate::handle::Config;
 use crate::pack::{pack_group, pack_passwd, PackError};
 use crate::status::{finish, Fail};
 use libc::{c_char, c_int};
 use libnss::group::CGroup;
 use libnss::interop::NssStatus;
 use libnss::passwd::CPasswd;
-use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use usher_cache::{GroupEntry, PasswdEntry, Reader};
+use usher_cache::{Cursor, GroupScan, Reader, UserScan};
 
-/// Users fetched per refill.
-pub const USER_BATCH: u32 = 256;
-/// Groups fetched per refill (each carries its members).
-pub const GROUP_BATCH: u32 = 64;
-
-struct State<T> {
-    /// Key of the last entry handed out; `None` before the first.
-    last: Option<u32>,
-    /// Entries after `last`, fetched but not yet handed out.
-    batch: VecDeque<T>,
-    /// The last fetch returned fewer than asked: nothing follows `batch`.
+struct State<C: Cursor> {
+    /// The cursor, from the first call until the end or a rewind. It also holds the position.
+    scan: Option<C>,
+    /// The cursor failed: the next call goes on from its position with a fresh handle.
+    broken: bool,
+    /// The cursor ran out: nothing follows.
     exhausted: bool,
 }
 
-impl<T> State<T> {
-    const fn new() -> State<T> {
+impl<C: Cursor> State<C> {
+    const fn new() -> State<C> {
         State {
-            last: None,
-            batch: VecDeque::new(),
+            scan: None,
+            broken: false,
             exhausted: false,
         }
     }
 }
 
 /// The position of one enumeration (one per database per process).
-pub struct Enumeration<T> {
-    state: Mutex<State<T>>,
+pub struct Enumeration<C: Cursor> {
+    state: Mutex<State<C>>,
 }
 
-impl<T> Default for Enumeration<T> {
+impl<C: Cursor> Default for Enumeration<C> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> Enumeration<T> {
-    pub const fn new() -> Enumeration<T> {
+impl<C: Cursor> Enumeration<C> {
+    pub const fn new() -> Enumeration<C> {
         Enumeration {
             state: Mutex::new(State::new()),
         }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, State<T>>, Fail> {
+    fn lock(&self) -> Result<MutexGuard<'_, State<C>>, Fail> {
         match self.state.try_lock() {
             Ok(guard) => Ok(guard),
             Err(TryLockError::WouldBlock) => Err(Fail::ENUM_BUSY),
@@ -75,13 +69,13 @@ impl<T> Enumeration<T> {
         }
     }
 
-    /// Back to the start (`setXXent`).
+    /// Back to the start (`setXXent`); the next entry comes from the snapshot current then.
     pub fn rewind(&self) -> Result<(), Fail> {
         *self.lock()? = State::new();
         Ok(())
     }
 
-    /// Forget the position and free the batch (`endXXent`).
+    /// Forget the position and close the cursor (`endXXent`).
     pub fn end(&self) -> Result<(), Fail> {
         self.rewind()
     }
@@ -92,48 +86,59 @@ impl<T> Enumeration<T> {
     fn next(
         &self,
         cfg: &Config<'_>,
-        batch_size: u32,
-        fetch: impl Fn(&Reader, Option<u32>, u32) -> usher_cache::Result<Vec<T>>,
-        key: impl Fn(&T) -> u32,
-        pack: impl Fn(&T) -> Result<(), PackError>,
+        pack: impl Fn(&C::Entry<'_>) -> Result<(), PackError>,
     ) -> Result<(), Fail> {
         let mut state = self.lock()?;
-        loop {
-            if state.batch.is_empty() {
-                if state.exhausted {
-                    return Err(Fail::NOT_FOUND);
-                }
-                let after = state.last;
-                let fetched = with_reader(cfg, |r| fetch(r, after, batch_size))?;
-                state.exhausted = fetched.len() < batch_size as usize;
-                state.batch = fetched.into();
-                continue;
+        if state.exhausted {
+            return Err(Fail::NOT_FOUND);
+        }
+        let reopen = state.broken || state.scan.as_ref().is_some_and(|s| !s.same_process());
+        if reopen || state.scan.is_none() {
+            let reader = Reader::open(cfg.path).map_err(|_| Fail::UNAVAIL_NO_CACHE)?;
+            let scan = match &state.scan {
+                Some(old) => old.resume(reader),
+                None => C::start(reader),
             }
-            let Some(entry) = state.batch.front() else {
-                continue;
-            };
-            let entry_key = key(entry);
-            match pack(entry) {
-                Err(PackError::TooSmall) => return Err(Fail::TOO_SMALL),
-                outcome => {
-                    state.last = Some(entry_key);
-                    state.batch.pop_front();
-                    if outcome.is_ok() {
-                        return Ok(());
+            .map_err(|_| Fail::UNAVAIL_QUERY)?;
+            state.scan = Some(scan);
+            state.broken = false;
+        }
+        let Some(scan) = state.scan.as_mut() else {
+            return Err(Fail::UNAVAIL_QUERY);
+        };
+        let outcome = loop {
+            match scan.peek(|e| pack(e)) {
+                Err(_) => break Err(Fail::UNAVAIL_QUERY),
+                Ok(None) => break Err(Fail::NOT_FOUND),
+                Ok(Some(Err(PackError::TooSmall))) => break Err(Fail::TOO_SMALL),
+                Ok(Some(packed)) => {
+                    if scan.advance().is_err() {
+                        break Err(Fail::UNAVAIL_QUERY);
+                    }
+                    if packed.is_ok() {
+                        break Ok(());
                     }
                 }
             }
+        };
+        if outcome == Err(Fail::NOT_FOUND) {
+            // Done: close the handle now rather than at endXXent, which some callers never make.
+            *state = State::new();
+            state.exhausted = true;
+        } else if outcome == Err(Fail::UNAVAIL_QUERY) {
+            state.broken = true;
         }
+        outcome
     }
 }
 
 /// The passwd enumeration of the exported functions.
-pub static PASSWD: Enumeration<PasswdEntry> = Enumeration::new();
+pub static PASSWD: Enumeration<UserScan> = Enumeration::new();
 /// The group enumeration of the exported functions.
-pub static GROUP: Enumeration<GroupEntry> = Enumeration::new();
+pub static GROUP: Enumeration<GroupScan> = Enumeration::new();
 
 /// `setXXent`: always SUCCESS unless another thread is inside the enumeration right now.
-pub fn setent<T>(en: &Enumeration<T>) -> NssStatus {
+pub fn setent<C: Cursor>(en: &Enumeration<C>) -> NssStatus {
     match en.rewind() {
         Ok(()) => NssStatus::Success,
         Err(fail) => fail.status,
@@ -141,7 +146,7 @@ pub fn setent<T>(en: &Enumeration<T>) -> NssStatus {
 }
 
 /// `endXXent`.
-pub fn endent<T>(en: &Enumeration<T>) -> NssStatus {
+pub fn endent<C: Cursor>(en: &Enumeration<C>) -> NssStatus {
     match en.end() {
         Ok(()) => NssStatus::Success,
         Err(fail) => fail.status,
@@ -152,7 +157,7 @@ pub fn endent<T>(en: &Enumeration<T>) -> NssStatus {
 /// `result` writable (or null), `buf` writable for `buflen` bytes, `errnop` writable or null.
 pub unsafe fn getpwent_r(
     cfg: &Config<'_>,
-    en: &Enumeration<PasswdEntry>,
+    en: &Enumeration<UserScan>,
     result: *mut CPasswd,
     buf: *mut c_char,
     buflen: usize,
@@ -162,13 +167,7 @@ pub unsafe fn getpwent_r(
         if result.is_null() || (buf.is_null() && buflen > 0) {
             return Err(Fail::INVALID);
         }
-        en.next(
-            cfg,
-            USER_BATCH,
-            |r, after, n| r.users_after(after, n),
-            |p| p.uid,
-            |p| pack_passwd(p, result, buf, buflen),
-        )
+        en.next(cfg, |p| pack_passwd(p, result, buf, buflen))
     };
     finish(run(), errnop)
 }
@@ -177,7 +176,7 @@ pub unsafe fn getpwent_r(
 /// As for [`getpwent_r`].
 pub unsafe fn getgrent_r(
     cfg: &Config<'_>,
-    en: &Enumeration<GroupEntry>,
+    en: &Enumeration<GroupScan>,
     result: *mut CGroup,
     buf: *mut c_char,
     buflen: usize,
@@ -187,13 +186,7 @@ pub unsafe fn getgrent_r(
         if result.is_null() || (buf.is_null() && buflen > 0) {
             return Err(Fail::INVALID);
         }
-        en.next(
-            cfg,
-            GROUP_BATCH,
-            |r, after, n| r.groups_after(after, n),
-            |g| g.gid,
-            |g| pack_group(g, result, buf, buflen),
-        )
+        en.next(cfg, |g| pack_group(g, result, buf, buflen))
     };
     finish(run(), errnop)
 }
@@ -204,7 +197,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn call(en: &Enumeration<PasswdEntry>) -> (NssStatus, c_int) {
+    fn call(en: &Enumeration<UserScan>) -> (NssStatus, c_int) {
         let cfg = Config::eager(Path::new("/nonexistent/usher-test/cache.db"));
         let mut out = CPasswd {
             name: std::ptr::null_mut(),
@@ -236,10 +229,10 @@ mod tests {
 
     #[test]
     fn a_poisoned_lock_restarts_the_enumeration() {
-        let en: Enumeration<PasswdEntry> = Enumeration::new();
+        let en: Enumeration<UserScan> = Enumeration::new();
         {
             let mut st = en.state.try_lock().unwrap();
-            st.last = Some(42);
+            st.broken = true;
             st.exhausted = true;
         }
         std::thread::scope(|s| {
@@ -252,7 +245,10 @@ mod tests {
         });
         assert!(en.state.is_poisoned());
         let st = en.lock().unwrap();
-        assert_eq!((st.last, st.exhausted), (None, false));
+        assert_eq!(
+            (st.broken, st.exhausted, st.scan.is_none()),
+            (false, false, true)
+        );
         drop(st);
         assert!(!en.state.is_poisoned());
     }

@@ -53,8 +53,10 @@ pub unsafe fn getpwnam_r(
     let run = || {
         check_out(result, buf, buflen)?;
         let name = name_arg(name)?;
-        let entry = with_reader(cfg, |r| r.user_by_name(name))?.ok_or(Fail::NOT_FOUND)?;
-        pack_outcome(pack_passwd(&entry, result, buf, buflen))
+        let packed = with_reader(cfg, |r| {
+            r.with_user_by_name(name, |p| pack_passwd(p, result, buf, buflen))
+        })?;
+        pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
     finish(run(), errnop)
 }
@@ -71,8 +73,10 @@ pub unsafe fn getpwuid_r(
 ) -> NssStatus {
     let run = || {
         check_out(result, buf, buflen)?;
-        let entry = with_reader(cfg, |r| r.user_by_uid(uid))?.ok_or(Fail::NOT_FOUND)?;
-        pack_outcome(pack_passwd(&entry, result, buf, buflen))
+        let packed = with_reader(cfg, |r| {
+            r.with_user_by_uid(uid, |p| pack_passwd(p, result, buf, buflen))
+        })?;
+        pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
     finish(run(), errnop)
 }
@@ -90,8 +94,10 @@ pub unsafe fn getgrnam_r(
     let run = || {
         check_out(result, buf, buflen)?;
         let name = name_arg(name)?;
-        let entry = with_reader(cfg, |r| r.group_by_name(name))?.ok_or(Fail::NOT_FOUND)?;
-        pack_outcome(pack_group(&entry, result, buf, buflen))
+        let packed = with_reader(cfg, |r| {
+            r.with_group_by_name(name, |g| pack_group(g, result, buf, buflen))
+        })?;
+        pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
     finish(run(), errnop)
 }
@@ -108,8 +114,10 @@ pub unsafe fn getgrgid_r(
 ) -> NssStatus {
     let run = || {
         check_out(result, buf, buflen)?;
-        let entry = with_reader(cfg, |r| r.group_by_gid(gid))?.ok_or(Fail::NOT_FOUND)?;
-        pack_outcome(pack_group(&entry, result, buf, buflen))
+        let packed = with_reader(cfg, |r| {
+            r.with_group_by_gid(gid, |g| pack_group(g, result, buf, buflen))
+        })?;
+        pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
     finish(run(), errnop)
 }
@@ -142,11 +150,7 @@ pub unsafe fn initgroups_dyn(
             return Err(Fail::INVALID);
         }
         let user = name_arg(user)?;
-        let gids = with_reader(cfg, |r| match r.user_by_name(user)? {
-            Some(_) => r.group_ids_of(user).map(Some),
-            None => Ok(None),
-        })?
-        .ok_or(Fail::NOT_FOUND)?;
+        let gids = with_reader(cfg, |r| r.group_ids_of(user))?.ok_or(Fail::NOT_FOUND)?;
         add_groups(&gids, skipgroup, start, size, groupsp, limit, libc::realloc)
     };
     finish(run(), errnop)

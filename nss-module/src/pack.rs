@@ -8,10 +8,10 @@ use libnss::group::CGroup;
 use libnss::passwd::CPasswd;
 use std::mem::{align_of, size_of};
 use std::ptr;
-use usher_cache::{GroupEntry, PasswdEntry};
+use usher_cache::{GroupRef, PasswdRef};
 
 /// The password field of every entry: the module never hands out a hash.
-pub const NO_PASSWORD: &str = "*";
+pub const NO_PASSWORD: &[u8] = b"*";
 
 /// Why an entry could not be packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +63,8 @@ impl Packer {
         Ok(unsafe { self.base.add(start) })
     }
 
-    /// Copies `s` and a terminating NUL into the buffer.
-    pub fn str(&mut self, s: &str) -> Result<*mut c_char, PackError> {
-        let bytes = s.as_bytes();
+    /// Copies `bytes` and a terminating NUL into the buffer.
+    pub fn str(&mut self, bytes: &[u8]) -> Result<*mut c_char, PackError> {
         if bytes.contains(&0) {
             return Err(PackError::InvalidString);
         }
@@ -79,32 +78,40 @@ impl Packer {
         Ok(p.cast::<c_char>())
     }
 
-    /// A NULL-terminated, pointer-aligned array of pointers to copies of `items`.
-    pub fn str_array(&mut self, items: &[String]) -> Result<*mut *mut c_char, PackError> {
-        if items.iter().any(|s| s.as_bytes().contains(&0)) {
-            return Err(PackError::InvalidString);
+    /// A NULL-terminated, pointer-aligned array of pointers to copies of the strings `items()`
+    /// yields (called twice: to count and check, then to copy).
+    pub fn str_array<'s, I: Iterator<Item = &'s [u8]>>(
+        &mut self,
+        items: impl Fn() -> I,
+    ) -> Result<*mut *mut c_char, PackError> {
+        let mut count = 0usize;
+        for s in items() {
+            if s.contains(&0) {
+                return Err(PackError::InvalidString);
+            }
+            count += 1;
         }
-        let slots = items.len().checked_add(1).ok_or(PackError::TooSmall)?;
+        let slots = count.checked_add(1).ok_or(PackError::TooSmall)?;
         let bytes = slots
             .checked_mul(size_of::<*mut c_char>())
             .ok_or(PackError::TooSmall)?;
         let array = self
             .alloc(bytes, align_of::<*mut c_char>())?
             .cast::<*mut c_char>();
-        for (i, s) in items.iter().enumerate() {
+        for (i, s) in items().take(count).enumerate() {
             let p = self.str(s)?;
-            // SAFETY: i < items.len() < slots, and the array is aligned for pointers.
+            // SAFETY: i < count < slots, and the array is aligned for pointers.
             unsafe { array.add(i).write(p) };
         }
-        // SAFETY: items.len() < slots.
-        unsafe { array.add(items.len()).write(ptr::null_mut()) };
+        // SAFETY: count < slots.
+        unsafe { array.add(count).write(ptr::null_mut()) };
         Ok(array)
     }
 }
 
 /// Bytes `pack_passwd` needs for `p` (no alignment is involved).
-pub fn passwd_size(p: &PasswdEntry) -> usize {
-    [&p.name, NO_PASSWORD, &p.gecos, &p.home, &p.shell]
+pub fn passwd_size(p: &PasswdRef<'_>) -> usize {
+    [p.name, NO_PASSWORD, p.gecos, p.home, p.shell]
         .iter()
         .map(|s| s.len() + 1)
         .sum()
@@ -115,26 +122,26 @@ pub fn passwd_size(p: &PasswdEntry) -> usize {
 /// # Safety
 /// `result` must be valid for a write of a `CPasswd`; `buf` as for [`Packer::new`].
 pub unsafe fn pack_passwd(
-    p: &PasswdEntry,
+    p: &PasswdRef<'_>,
     result: *mut CPasswd,
     buf: *mut c_char,
     buflen: usize,
 ) -> Result<(), PackError> {
-    if [&p.name, &p.gecos, &p.home, &p.shell]
+    if [p.name, p.gecos, p.home, p.shell]
         .iter()
-        .any(|s| s.as_bytes().contains(&0))
+        .any(|s| s.contains(&0))
     {
         return Err(PackError::InvalidString);
     }
     let mut packer = Packer::new(buf, buflen);
     let entry = CPasswd {
-        name: packer.str(&p.name)?,
+        name: packer.str(p.name)?,
         passwd: packer.str(NO_PASSWORD)?,
         uid: p.uid,
         gid: p.gid,
-        gecos: packer.str(&p.gecos)?,
-        dir: packer.str(&p.home)?,
-        shell: packer.str(&p.shell)?,
+        gecos: packer.str(p.gecos)?,
+        dir: packer.str(p.home)?,
+        shell: packer.str(p.shell)?,
     };
     result.write(entry);
     Ok(())
@@ -146,18 +153,18 @@ pub unsafe fn pack_passwd(
 /// # Safety
 /// `result` must be valid for a write of a `CGroup`; `buf` as for [`Packer::new`].
 pub unsafe fn pack_group(
-    g: &GroupEntry,
+    g: &GroupRef<'_>,
     result: *mut CGroup,
     buf: *mut c_char,
     buflen: usize,
 ) -> Result<(), PackError> {
-    if g.name.as_bytes().contains(&0) || g.members.iter().any(|m| m.as_bytes().contains(&0)) {
+    if g.name.contains(&0) {
         return Err(PackError::InvalidString);
     }
     let mut packer = Packer::new(buf, buflen);
-    let members = packer.str_array(&g.members)?;
+    let members = packer.str_array(|| g.members())?;
     let entry = CGroup {
-        name: packer.str(&g.name)?,
+        name: packer.str(g.name)?,
         passwd: packer.str(NO_PASSWORD)?,
         gid: g.gid,
         members,
@@ -187,15 +194,15 @@ mod tests {
         let mut storage = aligned(16);
         let buf = storage.as_mut_ptr().cast::<c_char>();
         let mut p = unsafe { Packer::new(buf, 7) };
-        let a = p.str("abc").unwrap();
+        let a = p.str(b"abc").unwrap();
         assert_eq!(p.used(), 4);
-        assert_eq!(p.str("def"), Err(PackError::TooSmall));
+        assert_eq!(p.str(b"def"), Err(PackError::TooSmall));
         assert_eq!(p.used(), 4, "a failed write hands out nothing");
-        let b = p.str("de").unwrap();
+        let b = p.str(b"de").unwrap();
         assert_eq!(p.used(), 7);
         assert_eq!(s(a), "abc");
         assert_eq!(s(b), "de");
-        assert_eq!(p.str(""), Err(PackError::TooSmall));
+        assert_eq!(p.str(b""), Err(PackError::TooSmall));
         // Bytes past buflen are untouched.
         let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), 16) };
         assert!(bytes[7..].iter().all(|&b| b == 0xA5));
@@ -206,11 +213,11 @@ mod tests {
         let mut storage = aligned(8);
         let buf = storage.as_mut_ptr().cast::<c_char>();
         let mut p = unsafe { Packer::new(buf, 0) };
-        assert_eq!(p.str(""), Err(PackError::TooSmall));
+        assert_eq!(p.str(b""), Err(PackError::TooSmall));
         let mut p = unsafe { Packer::new(buf, 1) };
-        assert_eq!(s(p.str("").unwrap()), "");
+        assert_eq!(s(p.str(b"").unwrap()), "");
         let mut p = unsafe { Packer::new(std::ptr::null_mut(), 100) };
-        assert_eq!(p.str(""), Err(PackError::TooSmall));
+        assert_eq!(p.str(b""), Err(PackError::TooSmall));
     }
 
     #[test]
@@ -218,14 +225,14 @@ mod tests {
         let mut storage = aligned(64);
         let buf = storage.as_mut_ptr().cast::<c_char>();
         let mut p = unsafe { Packer::new(buf, 64) };
-        assert_eq!(p.str("root\0x"), Err(PackError::InvalidString));
+        assert_eq!(p.str(b"root\0x"), Err(PackError::InvalidString));
         assert_eq!(
-            p.str_array(&["a".into(), "b\0".into()]),
+            p.str_array(|| [&b"a"[..], b"b\0"].into_iter()),
             Err(PackError::InvalidString)
         );
         // Refused even when the buffer is too small, so glibc never grows it forever.
         let mut p = unsafe { Packer::new(buf, 0) };
-        assert_eq!(p.str("a\0"), Err(PackError::InvalidString));
+        assert_eq!(p.str(b"a\0"), Err(PackError::InvalidString));
     }
 
     #[test]
@@ -240,10 +247,14 @@ mod tests {
             let needed = pad + 4 * ptr + strings;
             for len in 0..needed {
                 let mut p = unsafe { Packer::new(buf, len) };
-                assert_eq!(p.str_array(&items), Err(PackError::TooSmall), "len {len}");
+                assert_eq!(
+                    p.str_array(|| items.iter().map(String::as_bytes)),
+                    Err(PackError::TooSmall),
+                    "len {len}"
+                );
             }
             let mut p = unsafe { Packer::new(buf, needed) };
-            let array = p.str_array(&items).unwrap();
+            let array = p.str_array(|| items.iter().map(String::as_bytes)).unwrap();
             assert_eq!(p.used(), needed);
             assert_eq!(array as usize % align_of::<*mut c_char>(), 0);
             let got: Vec<String> = (0..3).map(|i| s(unsafe { *array.add(i) })).collect();
@@ -265,19 +276,19 @@ mod tests {
         let mut storage = aligned(16);
         let buf = storage.as_mut_ptr().cast::<c_char>();
         let mut p = unsafe { Packer::new(buf, size_of::<*mut c_char>()) };
-        let array = p.str_array(&[]).unwrap();
+        let array = p.str_array(|| [].into_iter()).unwrap();
         assert!(unsafe { *array }.is_null());
     }
 
     #[test]
     fn passwd_fails_whole_and_leaves_result_alone() {
-        let e = PasswdEntry {
-            name: "alice".into(),
+        let e = PasswdRef {
+            name: b"alice",
             uid: 10001,
             gid: 10001,
-            gecos: "Alice".into(),
-            home: "/home/alice".into(),
-            shell: "/bin/bash".into(),
+            gecos: b"Alice",
+            home: b"/home/alice",
+            shell: b"/bin/bash",
         };
         let needed = passwd_size(&e);
         assert_eq!(needed, 6 + 2 + 6 + 12 + 10);

@@ -233,7 +233,7 @@ fn user(paths: &Paths, name: &str) -> Result<ExitCode, ExitCode> {
         }
     );
     let mut groups = Vec::new();
-    for gid in reader.group_ids_of(name).unwrap_or_default() {
+    for gid in reader.group_ids_of(name).ok().flatten().unwrap_or_default() {
         if let Ok(Some(g)) = reader.group_by_gid(gid) {
             groups.push(format!("{}({gid})", g.name));
         }

@@ -10,7 +10,7 @@ use nss_usher::enumerate::Enumeration;
 use nss_usher::handle::Config;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
-use usher_cache::{Group, GroupEntry, Meta, PasswdEntry, Snapshot, User};
+use usher_cache::{Group, GroupEntry, GroupScan, Meta, PasswdEntry, Snapshot, User, UserScan};
 
 /// A private directory removed on drop (no tempfile crate: keeps the lock file untouched).
 pub struct TempDir(PathBuf);
@@ -313,7 +313,7 @@ pub fn getgrgid(cfg: &Config<'_>, gid: u32) -> Answer<Gr> {
     }
 }
 
-pub fn getpwent(cfg: &Config<'_>, en: &Enumeration<PasswdEntry>, buflen: usize) -> Answer<Pw> {
+pub fn getpwent(cfg: &Config<'_>, en: &Enumeration<UserScan>, buflen: usize) -> Answer<Pw> {
     let mut out = empty_passwd();
     let mut buf = buffer(buflen);
     let mut errno = UNSET;
@@ -331,7 +331,7 @@ pub fn getpwent(cfg: &Config<'_>, en: &Enumeration<PasswdEntry>, buflen: usize) 
     }
 }
 
-pub fn getgrent(cfg: &Config<'_>, en: &Enumeration<GroupEntry>, buflen: usize) -> Answer<Gr> {
+pub fn getgrent(cfg: &Config<'_>, en: &Enumeration<GroupScan>, buflen: usize) -> Answer<Gr> {
     let mut out = empty_group();
     let mut buf = buffer(buflen);
     let mut errno = UNSET;

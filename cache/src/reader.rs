@@ -424,6 +424,31 @@ impl Reader {
         })
     }
 
+    /// The certificate principals of `name` if the user is active and allowed to log in here,
+    /// none otherwise: `usherctl principals`, run by sshd at every certificate login, in one query.
+    pub fn login_principals(&self, name: &str) -> Result<Vec<String>> {
+        self.login_list(
+            name,
+            "SELECT p.principal FROM users u JOIN user_principals p ON p.uid = u.uid
+             WHERE u.name = ?1 AND u.active AND u.can_login ORDER BY p.principal",
+        )
+    }
+
+    /// The SSH public keys of `name` on the same condition (`usherctl keys`).
+    pub fn login_ssh_keys(&self, name: &str) -> Result<Vec<String>> {
+        self.login_list(
+            name,
+            "SELECT k.key FROM users u JOIN user_ssh_keys k ON k.uid = u.uid
+             WHERE u.name = ?1 AND u.active AND u.can_login ORDER BY k.key",
+        )
+    }
+
+    fn login_list(&self, name: &str, sql: &str) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map([name], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn account(&self, name: &str) -> Result<Option<Account>> {
         let row = self
             .conn

@@ -97,6 +97,14 @@ fn round_trip_through_every_read() {
     assert!(!a.active && !a.can_login);
     assert_eq!(a.emails, vec!["bert@example.com"]);
     assert_eq!(a.principals, vec!["bert", "bert@example.com"]);
+    // bert is inactive: no principals for a login; alice is active and may log in.
+    assert!(r.login_principals("bert").unwrap().is_empty());
+    assert_eq!(
+        r.login_principals("alice").unwrap(),
+        vec!["alice", "alice@example.com"]
+    );
+    assert!(r.login_principals("nobody").unwrap().is_empty());
+    assert!(r.login_ssh_keys("alice").unwrap().is_empty());
     let counts = r.counts().unwrap();
     assert_eq!(
         (

@@ -287,7 +287,7 @@ fn group(paths: &Paths, name: &str) -> Result<ExitCode, ExitCode> {
 fn print_if_allowed(
     paths: &Paths,
     name: &str,
-    list: fn(usher_cache::Account) -> Vec<String>,
+    list: fn(&Reader, &str) -> usher_cache::Result<Vec<String>>,
 ) -> ExitCode {
     if usher_hostd::mapping::is_local_user(std::path::Path::new("/etc/passwd"), name) {
         return ExitCode::SUCCESS;
@@ -295,15 +295,13 @@ fn print_if_allowed(
     let Ok(reader) = Reader::open(&paths.cache) else {
         return ExitCode::SUCCESS;
     };
-    if let Ok(Some(account)) = reader.account(name) {
-        if account.active && account.can_login {
-            let mut out = String::new();
-            for line in list(account) {
-                out.push_str(&line);
-                out.push('\n');
-            }
-            print!("{out}");
+    if let Ok(lines) = list(&reader, name) {
+        let mut out = String::new();
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
         }
+        print!("{out}");
     }
     ExitCode::SUCCESS
 }
@@ -344,8 +342,8 @@ fn main() -> ExitCode {
     let paths = Paths::default();
     let command: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match command.as_slice() {
-        ["principals", name] => Ok(print_if_allowed(&paths, name, |a| a.principals)),
-        ["keys", name] => Ok(print_if_allowed(&paths, name, |a| a.ssh_keys)),
+        ["principals", name] => Ok(print_if_allowed(&paths, name, Reader::login_principals)),
+        ["keys", name] => Ok(print_if_allowed(&paths, name, Reader::login_ssh_keys)),
         ["status"] => Ok(status(load_config().as_ref(), &paths)),
         ["sync"] => Ok(sync(&paths, Duration::from_secs(300))),
         ["sync", "--timeout", t] => match t.parse() {

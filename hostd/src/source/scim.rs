@@ -8,7 +8,7 @@
 
 use super::{FetchFuture, Source};
 use crate::config::{GroupMembers, ScimConfig};
-use crate::mapping::DirectoryData;
+use crate::mapping::{project, DirectoryData, Projector, Records};
 use crate::secret::{read_secret_file, Secret};
 use crate::{Error, Result};
 use serde_json::Value;
@@ -166,7 +166,14 @@ impl ScimSource {
         }
     }
 
-    async fn list(&mut self, request: &ListRequest<'_>, caps: Capabilities) -> Result<Vec<Value>> {
+    /// Lists one endpoint, handing each new resource to `sink` as its page arrives (`sink` says
+    /// whether it was new: a repeat is not counted).
+    async fn list(
+        &mut self,
+        request: &ListRequest<'_>,
+        caps: Capabilities,
+        sink: &mut (dyn FnMut(Value) -> bool + Send),
+    ) -> Result<()> {
         let mut pager = Pager::new(self.config.page_size, caps.cursor, self.config.max_entries);
         while let Some(params) = pager.next_params() {
             let mut url = self.url(request.endpoint)?;
@@ -185,13 +192,36 @@ impl ScimSource {
             let what = format!("{} page {}", request.endpoint, pager.pages + 1);
             let page = self.get_json(url, &what).await?;
             pager
-                .accept(&page)
+                .accept(page, sink)
                 .map_err(|e| Error::Source(format!("{}: {e}", request.endpoint)))?;
         }
         if let Some(warning) = pager.warning() {
             log::warn!("{}: {warning}", request.endpoint);
         }
-        Ok(pager.items)
+        Ok(())
+    }
+
+    /// Lists one endpoint into a list of resources, repeats left out.
+    async fn list_values(
+        &mut self,
+        request: &ListRequest<'_>,
+        caps: Capabilities,
+    ) -> Result<Vec<Value>> {
+        let mut seen = HashSet::new();
+        let mut items = Vec::new();
+        let mut sink = |r: Value| {
+            let new = match r.get("id").and_then(Value::as_str) {
+                Some(id) => seen.insert(id.to_string()),
+                // No id: the mapping reports it; it cannot be a repeat we could recognise.
+                None => true,
+            };
+            if new {
+                items.push(r);
+            }
+            new
+        };
+        self.list(request, caps, &mut sink).await?;
+        Ok(items)
     }
 
     /// Fills in the members of each group, one request per group.
@@ -225,7 +255,7 @@ impl ScimSource {
     ) -> Result<(Vec<Value>, Vec<Value>)> {
         let per_group = self.config.group_members == GroupMembers::PerGroup;
         let users = self
-            .list(
+            .list_values(
                 &ListRequest {
                     endpoint: "Users",
                     filter: filter.clone(),
@@ -235,7 +265,7 @@ impl ScimSource {
             )
             .await?;
         let mut groups = self
-            .list(
+            .list_values(
                 &ListRequest {
                     endpoint: "Groups",
                     filter,
@@ -250,7 +280,43 @@ impl ScimSource {
         Ok((users, groups))
     }
 
-    async fn fetch_all(&mut self) -> Result<DirectoryData> {
+    /// A full listing straight into records: each page is projected before the next is fetched.
+    async fn list_projected(
+        &mut self,
+        caps: Capabilities,
+        projector: &Projector,
+    ) -> Result<Records> {
+        let per_group = self.config.group_members == GroupMembers::PerGroup;
+        let mut records = Records::default();
+        let users = ListRequest {
+            endpoint: "Users",
+            filter: None,
+            exclude_members: false,
+        };
+        self.list(&users, caps, &mut |r| records.add_user(projector, &r, true))
+            .await?;
+        let groups = ListRequest {
+            endpoint: "Groups",
+            filter: None,
+            exclude_members: per_group,
+        };
+        if per_group {
+            // Listed without members (small), then completed and projected one by one.
+            let mut groups = self.list_values(&groups, caps).await?;
+            self.fetch_members(&mut groups).await?;
+            for g in groups {
+                records.add_group(projector, &g, true);
+            }
+        } else {
+            self.list(&groups, caps, &mut |r| {
+                records.add_group(projector, &r, true)
+            })
+            .await?;
+        }
+        Ok(records)
+    }
+
+    async fn fetch_all(&mut self, projector: &Projector) -> Result<Records> {
         self.bytes_this_sync = 0;
         let caps = self.capabilities().await?;
         let delta_due = self.config.delta
@@ -283,7 +349,7 @@ impl ScimSource {
                         );
                         self.delta_refused = true;
                         self.known = None;
-                        return self.full_listing(caps).await;
+                        return self.full_listing(caps, projector).await;
                     }
                     Err(e) => return Err(e),
                 };
@@ -304,20 +370,24 @@ impl ScimSource {
                             known.groups.insert(id, g);
                         }
                     }
-                    return Ok(DirectoryData {
+                    let data = DirectoryData {
                         users: known.users.values().cloned().collect(),
                         groups: known.groups.values().cloned().collect(),
-                    });
+                    };
+                    return Ok(project(data, projector));
                 }
             }
         }
-        self.full_listing(caps).await
+        self.full_listing(caps, projector).await
     }
 
     /// Lists everything; with `delta` on, keeps the listing for the delta syncs that follow.
-    async fn full_listing(&mut self, caps: Capabilities) -> Result<DirectoryData> {
+    async fn full_listing(&mut self, caps: Capabilities, projector: &Projector) -> Result<Records> {
+        if !self.config.delta || self.delta_refused {
+            return self.list_projected(caps, projector).await;
+        }
         let (users, groups) = self.list_both(None, caps).await?;
-        if self.config.delta && !self.delta_refused {
+        {
             self.known = Some(Known {
                 newest_change: newest_change(&users, &groups),
                 users: users
@@ -331,7 +401,7 @@ impl ScimSource {
                 full_at: Instant::now(),
             });
         }
-        Ok(DirectoryData { users, groups })
+        Ok(project(DirectoryData { users, groups }, projector))
     }
 }
 
@@ -370,8 +440,8 @@ fn newest_change(users: &[Value], groups: &[Value]) -> Option<OffsetDateTime> {
 }
 
 impl Source for ScimSource {
-    fn fetch(&mut self) -> FetchFuture<'_> {
-        Box::pin(self.fetch_all())
+    fn fetch<'a>(&'a mut self, projector: &'a Projector) -> FetchFuture<'a> {
+        Box::pin(self.fetch_all(projector))
     }
 }
 
@@ -385,8 +455,8 @@ struct Pager {
     done: bool,
     pages: u64,
     max_entries: usize,
-    seen: HashSet<String>,
-    items: Vec<Value>,
+    /// New resources handed on so far.
+    items: usize,
     announced_total: Option<u64>,
 }
 
@@ -399,8 +469,7 @@ impl Pager {
             done: false,
             pages: 0,
             max_entries,
-            seen: HashSet::new(),
-            items: Vec::new(),
+            items: 0,
             announced_total: None,
         }
     }
@@ -417,7 +486,12 @@ impl Pager {
         Some(params)
     }
 
-    fn accept(&mut self, page: &Value) -> std::result::Result<(), String> {
+    /// Takes one page, handing its resources to `sink`, which says whether each was new.
+    fn accept(
+        &mut self,
+        mut page: Value,
+        sink: &mut (dyn FnMut(Value) -> bool + Send),
+    ) -> std::result::Result<(), String> {
         self.pages += 1;
         // Every page must bring something new, so a listing ends within max_entries pages.
         if self.pages > self.max_entries as u64 + 1 {
@@ -426,30 +500,31 @@ impl Pager {
         if !page.is_object() {
             return Err("a page is not a JSON object".into());
         }
-        let resources: &[Value] = match page.get("Resources") {
-            None | Some(Value::Null) => &[],
-            Some(Value::Array(items)) => items,
-            Some(_) => return Err("\"Resources\" is not a list".into()),
-        };
         if let Some(total) = page.get("totalResults").and_then(Value::as_u64) {
             self.announced_total = Some(total);
         }
+        let next_cursor = page
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let resources: Vec<Value> = match page.get_mut("Resources").map(Value::take) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err("\"Resources\" is not a list".into()),
+        };
+        drop(page);
+        let listed = resources.len();
         let mut new = 0;
         for r in resources {
-            let is_new = match r.get("id").and_then(Value::as_str) {
-                Some(id) => self.seen.insert(id.to_string()),
-                // No id: the mapping reports it; it cannot be a repeat we could recognise.
-                None => true,
-            };
-            if is_new {
-                self.items.push(r.clone());
+            if sink(r) {
                 new += 1;
+                self.items += 1;
+                if self.items > self.max_entries {
+                    return Err(format!("more than {} entries", self.max_entries));
+                }
             }
         }
-        if self.items.len() > self.max_entries {
-            return Err(format!("more than {} entries", self.max_entries));
-        }
-        if resources.is_empty() {
+        if listed == 0 {
             self.done = true;
             return Ok(());
         }
@@ -460,11 +535,11 @@ impl Pager {
             ));
         }
         match &mut self.cursor {
-            Some(cursor) => match page.get("nextCursor").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() => *cursor = next.to_string(),
+            Some(cursor) => match next_cursor {
+                Some(next) if !next.is_empty() => *cursor = next,
                 _ => self.done = true,
             },
-            None => self.start_index += resources.len() as u64,
+            None => self.start_index += listed as u64,
         }
         Ok(())
     }
@@ -472,9 +547,9 @@ impl Pager {
     /// Something odd but not fatal about a finished listing.
     fn warning(&self) -> Option<String> {
         match self.announced_total {
-            Some(total) if (self.items.len() as u64) < total => Some(format!(
+            Some(total) if (self.items as u64) < total => Some(format!(
                 "the listing ended at {} entries although the server announced {total}",
-                self.items.len()
+                self.items
             )),
             _ => None,
         }
@@ -491,12 +566,22 @@ mod tests {
         json!({"totalResults": total, "Resources": resources})
     }
 
+    /// A sink that takes each id once, as `list_values` does.
+    fn sink() -> impl FnMut(Value) -> bool + Send {
+        let mut seen = HashSet::new();
+        move |r: Value| match r.get("id").and_then(Value::as_str) {
+            Some(id) => seen.insert(id.to_string()),
+            None => true,
+        }
+    }
+
     fn run(pager: &mut Pager, pages: &[Value]) -> std::result::Result<usize, String> {
         let mut served = 0;
+        let mut sink = sink();
         while pager.next_params().is_some() {
             let page = pages.get(served).cloned().unwrap_or(json!({}));
             served += 1;
-            pager.accept(&page)?;
+            pager.accept(page, &mut sink)?;
         }
         Ok(served)
     }
@@ -515,7 +600,7 @@ mod tests {
             served, 4,
             "three pages and the empty one that ends the listing"
         );
-        assert_eq!(pager.items.len(), 5);
+        assert_eq!(pager.items, 5);
         assert!(pager.warning().is_none());
     }
 
@@ -526,7 +611,7 @@ mod tests {
             run(&mut pager, &[json!({"totalResults": 0, "itemsPerPage": 0})]).unwrap(),
             1
         );
-        assert!(pager.items.is_empty());
+        assert_eq!(pager.items, 0);
     }
 
     #[test]
@@ -534,13 +619,12 @@ mod tests {
         let mut low = Pager::new(2, false, 1000);
         run(&mut low, &[page(0..2, 2), page(2..4, 2)]).unwrap();
         assert_eq!(
-            low.items.len(),
-            4,
+            low.items, 4,
             "entries past a too-low total are still listed"
         );
         let mut high = Pager::new(2, false, 1000);
         run(&mut high, &[page(0..2, 1_000_000_000)]).unwrap();
-        assert_eq!(high.items.len(), 2);
+        assert_eq!(high.items, 2);
         assert!(high.warning().unwrap().contains("announced 1000000000"));
     }
 
@@ -554,8 +638,10 @@ mod tests {
         let err = run(&mut pager, &[page(0..2, 9), page(2..4, 9)]).unwrap_err();
         assert!(err.contains("more than 3 entries"), "{err}");
         let mut pager = Pager::new(2, false, 3);
-        assert!(pager.accept(&json!({"Resources": "x"})).is_err());
-        assert!(pager.accept(&json!([1, 2])).is_err());
+        assert!(pager
+            .accept(json!({"Resources": "x"}), &mut sink())
+            .is_err());
+        assert!(pager.accept(json!([1, 2]), &mut sink()).is_err());
     }
 
     #[test]
@@ -582,13 +668,13 @@ mod tests {
         assert_eq!(pager.next_params().unwrap()[1], ("cursor", String::new()));
         let mut first = page(0..2, 3);
         first["nextCursor"] = json!("abc");
-        pager.accept(&first).unwrap();
+        pager.accept(first, &mut sink()).unwrap();
         assert_eq!(
             pager.next_params().unwrap()[1],
             ("cursor", "abc".to_string())
         );
-        pager.accept(&page(2..3, 3)).unwrap();
+        pager.accept(page(2..3, 3), &mut sink()).unwrap();
         assert!(pager.next_params().is_none());
-        assert_eq!(pager.items.len(), 3);
+        assert_eq!(pager.items, 3);
     }
 }

@@ -180,9 +180,10 @@ impl Sink<'_> {
     }
 }
 
-/// Rows go to SQLite's page cache first; this much of it (KiB) lets the index sorts run in memory
-/// for a large directory without holding the whole file.
-const BUILD_CACHE_KIB: i64 = 8 * 1024;
+/// SQLite's page cache while building (KiB), which also bounds the index sorts' memory. Rows go
+/// in as appends, so a small cache costs little time; beyond it the sorts spill to a temp file.
+/// At 100,000 users, 8 MiB here cost 13 MiB of peak RSS and saved under 0.1 s.
+const BUILD_CACHE_KIB: i64 = 2 * 1024;
 
 fn build<F>(tmp: &Path, meta: &Meta, write: F, timings: &mut PublishTimings) -> Result<()>
 where

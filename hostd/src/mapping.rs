@@ -538,7 +538,9 @@ pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
     let mut seen = vec![false; user_ids.len()];
     let mut user_of_id = vec![NONE; user_ids.len()];
     let mut accepted: Vec<u32> = Vec::with_capacity(users.len());
-    // Kept previous entries are appended; never let that double the allocation.
+    // The listing is complete: give back what growing the list left unused, and make room for
+    // the previous entries that may be appended, without letting that double the allocation.
+    users.shrink_to(users.len() + invalid_users.len());
     users.reserve_exact(invalid_users.len());
     let no_groups: [MappedGroup; 0] = [];
     for r in order {

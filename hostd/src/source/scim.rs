@@ -11,6 +11,7 @@ use crate::config::{GroupMembers, ScimConfig};
 use crate::mapping::{project, DirectoryData, Projector, Records};
 use crate::secret::{read_secret_file, Secret};
 use crate::{Error, Result};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -89,6 +90,13 @@ impl ScimSource {
 
     /// GET a JSON document, bounded in time and size. Never puts the token in an error.
     async fn get_json(&mut self, url: reqwest::Url, what: &str) -> Result<Value> {
+        let body = self.get_body(url, what).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))
+    }
+
+    /// GET a response body, bounded in time and size. Never puts the token in an error.
+    async fn get_body(&mut self, url: reqwest::Url, what: &str) -> Result<Vec<u8>> {
         let fail =
             |e: reqwest::Error| Error::Source(format!("{what}: {}", crate::http::describe(e)));
         let response = self
@@ -130,8 +138,7 @@ impl ScimSource {
                 "{what}: the directory sent more than {MAX_TOTAL_BYTES} bytes in one sync"
             )));
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))
+        Ok(body)
     }
 
     /// What the server says it supports. A server without the endpoint gets the basics; a
@@ -190,10 +197,15 @@ impl ScimSource {
                 }
             }
             let what = format!("{} page {}", request.endpoint, pager.pages + 1);
-            let page = self.get_json(url, &what).await?;
-            pager
-                .accept(page, sink)
-                .map_err(|e| Error::Source(format!("{}: {e}", request.endpoint)))?;
+            let body = self.get_body(url, &what).await?;
+            let fail = |e: String| Error::Source(format!("{}: {e}", request.endpoint));
+            pager.start_page().map_err(fail)?;
+            let mut json = serde_json::Deserializer::from_slice(&body);
+            let page = PageSeed { sink: &mut *sink }
+                .deserialize(&mut json)
+                .and_then(|page| json.end().map(|()| page))
+                .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))?;
+            pager.finish_page(page).map_err(fail)?;
         }
         if let Some(warning) = pager.warning() {
             log::warn!("{}: {warning}", request.endpoint);
@@ -445,6 +457,186 @@ impl Source for ScimSource {
     }
 }
 
+/// What one list page said. Its resources went to the sink as they were parsed, one at a time,
+/// so a page is never held as one JSON tree.
+#[derive(Debug, Default)]
+struct PageSummary {
+    not_an_object: bool,
+    resources_not_a_list: bool,
+    /// Resources on the page, and how many of them the sink took as new.
+    listed: usize,
+    new: usize,
+    total: Option<u64>,
+    next_cursor: Option<String>,
+}
+
+/// Reads a list response (`{"totalResults": …, "Resources": […], "nextCursor": …}`).
+struct PageSeed<'s> {
+    sink: &'s mut (dyn FnMut(Value) -> bool + Send),
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = PageSummary;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<PageSummary, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = PageSummary;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a SCIM list response")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<PageSummary, A::Error> {
+        let mut page = PageSummary::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "Resources" => {
+                    let (listed, new, is_list) = map.next_value_seed(ResourcesSeed {
+                        sink: &mut *self.sink,
+                    })?;
+                    page.listed += listed;
+                    page.new += new;
+                    page.resources_not_a_list |= !is_list;
+                }
+                "totalResults" => page.total = map.next_value::<Value>()?.as_u64(),
+                "nextCursor" => {
+                    page.next_cursor = map.next_value::<Value>()?.as_str().map(str::to_string)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<PageSummary, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_unit<E>(self) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+}
+
+/// A page's `Resources`: each element is handed to the sink as soon as it is parsed. Yields
+/// (listed, new, whether it was a list or null).
+struct ResourcesSeed<'s> {
+    sink: &'s mut (dyn FnMut(Value) -> bool + Send),
+}
+
+impl<'de> DeserializeSeed<'de> for ResourcesSeed<'_> {
+    type Value = (usize, usize, bool);
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResourcesSeed<'_> {
+    type Value = (usize, usize, bool);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of SCIM resources")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let (mut listed, mut new) = (0, 0);
+        while let Some(resource) = seq.next_element::<Value>()? {
+            listed += 1;
+            if (self.sink)(resource) {
+                new += 1;
+            }
+        }
+        Ok((listed, new, true))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, true))
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, true))
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok((0, 0, false))
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+}
+
 /// Paging through one listing: which page to ask for next, and when the listing is complete.
 /// Kept apart from HTTP so every way a server can misbehave is unit-tested.
 struct Pager {
@@ -487,59 +679,62 @@ impl Pager {
     }
 
     /// Takes one page, handing its resources to `sink`, which says whether each was new.
+    /// Takes one page, handing its resources to `sink`, which says whether each was new.
+    #[cfg(test)]
     fn accept(
         &mut self,
-        mut page: Value,
+        page: Value,
         sink: &mut (dyn FnMut(Value) -> bool + Send),
     ) -> std::result::Result<(), String> {
+        use serde::de::DeserializeSeed;
+        self.start_page()?;
+        let summary = PageSeed { sink }
+            .deserialize(page)
+            .map_err(|e| e.to_string())?;
+        self.finish_page(summary)
+    }
+
+    /// Counts a page about to be read: every page must bring something new, so a listing ends
+    /// within max_entries pages.
+    fn start_page(&mut self) -> std::result::Result<(), String> {
         self.pages += 1;
-        // Every page must bring something new, so a listing ends within max_entries pages.
         if self.pages > self.max_entries as u64 + 1 {
             return Err(format!("more than {} pages", self.max_entries + 1));
         }
-        if !page.is_object() {
+        Ok(())
+    }
+
+    /// Takes what a page said, its resources already handed on.
+    fn finish_page(&mut self, page: PageSummary) -> std::result::Result<(), String> {
+        if page.not_an_object {
             return Err("a page is not a JSON object".into());
         }
-        if let Some(total) = page.get("totalResults").and_then(Value::as_u64) {
+        if page.resources_not_a_list {
+            return Err("\"Resources\" is not a list".into());
+        }
+        if let Some(total) = page.total {
             self.announced_total = Some(total);
         }
-        let next_cursor = page
-            .get("nextCursor")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let resources: Vec<Value> = match page.get_mut("Resources").map(Value::take) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items,
-            Some(_) => return Err("\"Resources\" is not a list".into()),
-        };
-        drop(page);
-        let listed = resources.len();
-        let mut new = 0;
-        for r in resources {
-            if sink(r) {
-                new += 1;
-                self.items += 1;
-                if self.items > self.max_entries {
-                    return Err(format!("more than {} entries", self.max_entries));
-                }
-            }
+        self.items += page.new;
+        if self.items > self.max_entries {
+            return Err(format!("more than {} entries", self.max_entries));
         }
-        if listed == 0 {
+        if page.listed == 0 {
             self.done = true;
             return Ok(());
         }
-        if new == 0 {
+        if page.new == 0 {
             return Err(format!(
                 "page {} repeats entries already listed (the server pages endlessly)",
                 self.pages
             ));
         }
         match &mut self.cursor {
-            Some(cursor) => match next_cursor {
+            Some(cursor) => match page.next_cursor {
                 Some(next) if !next.is_empty() => *cursor = next,
                 _ => self.done = true,
             },
-            None => self.start_index += listed as u64,
+            None => self.start_index += page.listed as u64,
         }
         Ok(())
     }

@@ -8,19 +8,23 @@
 
 mod chunks;
 mod fork;
+mod published;
 mod raw;
 mod reader;
+mod rows;
 mod schema;
 mod snapshot;
 mod writer;
 
+pub use published::Published;
 pub use reader::{
     Account, Counts, Cursor, GroupEntry, GroupRef, GroupScan, PasswdEntry, PasswdRef, Reader,
     UserScan,
 };
+pub use rows::{ContentHasher, GroupRow, UserRow};
 pub use schema::SCHEMA_VERSION;
 pub use snapshot::{Group, Meta, Snapshot, User};
-pub use writer::{publish, remove_stale_temp_files};
+pub use writer::{publish, publish_with, remove_stale_temp_files, PublishTimings, Sink};
 
 /// Where the daemon publishes and the modules read. Compiled in, never taken from the environment:
 /// the modules run inside setuid programs.

@@ -9,7 +9,11 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// `users.group_ids`: gids joined by `,`; names never contain `,`), so `getgrnam` and
 /// `initgroups_dyn` read one row however large the group, and a snapshot with millions of
 /// memberships is written in seconds.
-pub(crate) const CREATE: &str = "
+///
+/// The tables come first and their secondary indexes after the rows are in (`CREATE_INDEXES`):
+/// building an index over a full table is one sort, far cheaper than keeping it ordered row by row,
+/// and gives the same schema.
+pub(crate) const CREATE_TABLES: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -29,7 +33,6 @@ CREATE TABLE users (
     directory_name TEXT NOT NULL,
     group_ids      TEXT NOT NULL
 );
-CREATE UNIQUE INDEX users_by_name ON users(name, uid, gid, gecos, home, shell);
 
 -- Every passwd entry again, in name order, packed (see chunks.rs) for enumeration.
 CREATE TABLE passwd_chunks (
@@ -62,5 +65,10 @@ CREATE TABLE groups (
     directory_id TEXT,
     members      TEXT NOT NULL
 );
+";
+
+/// The secondary indexes, created once every row is written.
+pub(crate) const CREATE_INDEXES: &str = "
+CREATE UNIQUE INDEX users_by_name ON users(name, uid, gid, gecos, home, shell);
 CREATE UNIQUE INDEX groups_by_name ON groups(name, gid);
 ";

@@ -1,6 +1,9 @@
 //! What a snapshot holds, as the daemon hands it to the writer. Everything here has already passed
 //! the daemon's validation; the writer checks only what would break the schema's keys.
 
+use crate::published::strs;
+use crate::rows::{ContentHasher, GroupRow, UserRow};
+
 /// A POSIX account from the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct User {
@@ -23,19 +26,6 @@ pub struct User {
     pub ssh_keys: Vec<String>,
     /// Certificate principals that may log in as this user, chosen by host policy at publish time.
     pub principals: Vec<String>,
-}
-
-impl User {
-    pub(crate) fn passwd_ref(&self) -> crate::PasswdRef<'_> {
-        crate::PasswdRef {
-            name: self.name.as_bytes(),
-            uid: self.uid,
-            gid: self.gid,
-            gecos: self.gecos.as_bytes(),
-            home: self.home.as_bytes(),
-            shell: self.shell.as_bytes(),
-        }
-    }
 }
 
 /// A POSIX group: a directory group, or a user-private group (no `directory_id`).
@@ -67,27 +57,62 @@ pub struct Meta {
     pub content_hash: String,
 }
 
+impl User {
+    /// This user as a row, with `lists` holding the borrowed list items (`emails`, `ssh_keys`,
+    /// `principals`) and `group_ids` the supplementary gids.
+    pub(crate) fn with_row<T>(&self, group_ids: &[u32], f: impl FnOnce(&UserRow<'_>) -> T) -> T {
+        let (emails, ssh_keys, principals) = (
+            strs(&self.emails),
+            strs(&self.ssh_keys),
+            strs(&self.principals),
+        );
+        f(&UserRow {
+            name: &self.name,
+            uid: self.uid,
+            gid: self.gid,
+            gecos: &self.gecos,
+            home: &self.home,
+            shell: &self.shell,
+            active: self.active,
+            can_login: self.can_login,
+            can_sudo: self.can_sudo,
+            directory_id: &self.directory_id,
+            directory_name: &self.directory_name,
+            emails: &emails,
+            ssh_keys: &ssh_keys,
+            principals: &principals,
+            group_ids,
+        })
+    }
+}
+
+impl Group {
+    pub(crate) fn with_row<T>(&self, f: impl FnOnce(&GroupRow<'_>) -> T) -> T {
+        let members: Vec<&str> = self.members.iter().map(String::as_str).collect();
+        f(&GroupRow {
+            gid: self.gid,
+            name: &self.name,
+            directory_id: self.directory_id.as_deref(),
+            members: &members,
+        })
+    }
+}
+
 impl Snapshot {
     /// A digest of the content, stable for equal content within one build of Usher. Order of users,
     /// groups and members does not matter.
     pub fn content_hash(&self) -> String {
-        use std::hash::{Hash, Hasher};
         let mut users: Vec<&User> = self.users.iter().collect();
         users.sort_by_key(|u| u.uid);
-        let mut groups: Vec<(u32, &str, &Option<String>, Vec<&String>)> = self
-            .groups
-            .iter()
-            .map(|g| {
-                let mut members: Vec<&String> = g.members.iter().collect();
-                members.sort();
-                (g.gid, g.name.as_str(), &g.directory_id, members)
-            })
-            .collect();
-        groups.sort_by_key(|g| g.0);
-        // DefaultHasher::new() uses fixed keys: equal input, equal digest, within one build.
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        users.hash(&mut hasher);
-        groups.hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
+        let mut groups: Vec<&Group> = self.groups.iter().collect();
+        groups.sort_by_key(|g| g.gid);
+        let mut hasher = ContentHasher::default();
+        for u in users {
+            u.with_row(&[], |row| hasher.user(row));
+        }
+        for g in groups {
+            g.with_row(|row| hasher.group(row));
+        }
+        hasher.finish()
     }
 }

@@ -9,8 +9,14 @@ use crate::config::{
 };
 use crate::scim::{self, printable};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use usher_cache::{Group, Snapshot, User};
+
+mod records;
+mod snapshot;
+
+pub use records::{CompactUser, Interner, Projector, Records};
+pub use snapshot::{MappedGroup, MappedSnapshot};
 
 /// What one fetch from a directory yields: SCIM 2.0 User and Group resources.
 #[derive(Debug, Clone, Default)]
@@ -90,9 +96,9 @@ impl std::fmt::Display for Skipped {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Mapped {
-    pub snapshot: Snapshot,
+    pub snapshot: MappedSnapshot,
     pub skipped: Vec<Skipped>,
     /// Things worth a log line that did not cost an entry (shell fallbacks, dropped members,
     /// entries kept from the previous snapshot).
@@ -111,7 +117,7 @@ pub struct MappingContext<'a> {
     pub shells: &'a HashSet<String>,
     /// The published snapshot, if any: a record that fails validation now but was good before
     /// keeps its previous entry ("nothing good already cached is lost").
-    pub previous: Option<&'a Snapshot>,
+    pub previous: Option<&'a dyn PreviousEntries>,
 }
 
 pub const MAX_NAME_LEN: usize = 32;
@@ -213,27 +219,6 @@ fn directory_id(resource: &Value) -> Result<String, String> {
     }
 }
 
-/// Oldest first by `meta.created`, then by id; records without a readable date come last.
-fn age_key(resource: &Value) -> (i128, String) {
-    let created = scim::string_attribute(resource, "meta.created")
-        .ok()
-        .flatten()
-        .and_then(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map_or(i128::MAX, |t| t.unix_timestamp_nanos());
-    let id = scim::string_attribute(resource, "id")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .to_string();
-    (created, id)
-}
-
-fn sort_by_age(records: &mut [Value]) {
-    records.sort_by_cached_key(age_key);
-}
-
 fn clean_gecos(raw: &str) -> String {
     raw.chars()
         .filter(|c| *c != ':' && !c.is_control())
@@ -283,439 +268,601 @@ fn valid_ssh_keys(raw: Vec<String>) -> (Vec<String>, usize) {
     (keys, rejected)
 }
 
-/// The fields of a user that come from its own record, before collisions are considered.
-struct UserFields {
-    user: User,
-    /// True when the directory named the primary gid; false when it defaults to the uid.
-    explicit_gid: bool,
+/// Published entries a record that fails validation now may fall back to.
+pub trait PreviousEntries {
+    /// The published user with this directory id.
+    fn user(&self, directory_id: &str) -> Option<User>;
+    /// The published directory group with this directory id.
+    fn group(&self, directory_id: &str) -> Option<Group>;
 }
 
-fn user_fields(
-    r: &Value,
-    ctx: &MappingContext<'_>,
-    notes: &mut Vec<String>,
-) -> Result<UserFields, (String, String)> {
-    let m = ctx.mapping;
-    let id = directory_id(r).map_err(|e| (String::new(), e))?;
-    let fail = |reason: String| (id.clone(), reason);
-    let directory_name = scim::string_attribute(r, &m.user_name)
-        .map_err(fail)?
-        .ok_or_else(|| fail(format!("no {}", m.user_name)))?
-        .to_string();
-    let name = if m.strip_domain {
-        directory_name
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    } else {
-        directory_name.clone()
-    };
-    if let Some(reason) = invalid_name_reason(&name) {
-        return Err(fail(format!(
-            "invalid user name {}: {reason}",
-            printable(&name)
-        )));
+impl PreviousEntries for Snapshot {
+    fn user(&self, directory_id: &str) -> Option<User> {
+        self.users
+            .iter()
+            .find(|u| u.directory_id == directory_id)
+            .cloned()
     }
-    let with_name = |reason: String| (id.clone(), format!("{name}: {reason}"));
-    let active = scim::bool_attribute(r, &m.active)
-        .map_err(with_name)?
-        .unwrap_or(true);
-    let uid = match number(r, &m.uid, "uid", ctx.ids.min_uid).map_err(with_name)? {
-        Some(uid) => uid,
-        None => {
-            let uid = derive_id(&id, ctx.ids.derived_range);
-            check_number(uid, ctx.ids.min_uid, "derived uid").map_err(with_name)?;
-            uid
-        }
-    };
-    let (gid, explicit_gid) = match number(r, &m.gid, "gid", ctx.ids.min_gid).map_err(with_name)? {
-        Some(gid) => (gid, true),
-        None => {
-            check_number(uid, ctx.ids.min_gid, "user-private gid").map_err(with_name)?;
-            (uid, false)
-        }
-    };
-    let home = match scim::string_attribute(r, &m.home).map_err(with_name)? {
-        Some(home) => home.to_string(),
-        None => format!("{}/{}", m.home_root.trim_end_matches('/'), name),
-    };
-    check_home(&home).map_err(with_name)?;
-    let shell = match scim::string_attribute(r, &m.shell).map_err(with_name)? {
-        Some(shell) if ctx.shells.contains(shell) => shell.to_string(),
-        Some(shell) => {
-            notes.push(format!(
-                "user {name}: shell {} is not in /etc/shells, using {}",
-                printable(shell),
-                m.default_shell
-            ));
-            m.default_shell.clone()
-        }
-        None => m.default_shell.clone(),
-    };
-    let gecos = match scim::attribute(r, &m.gecos) {
-        Some(Value::String(s)) => clean_gecos(s),
-        _ => String::new(),
-    };
-    let emails: Vec<String> = scim::multi_values(r, &m.emails)
-        .into_iter()
-        .filter(|e| valid_email(e))
-        .take(16)
-        .collect();
-    let (ssh_keys, rejected_keys) = valid_ssh_keys(scim::multi_values(r, &m.ssh_keys));
-    if rejected_keys > 0 {
-        notes.push(format!(
-            "user {name}: {rejected_keys} SSH key(s) rejected as malformed"
-        ));
+
+    fn group(&self, directory_id: &str) -> Option<Group> {
+        self.groups
+            .iter()
+            .find(|g| g.directory_id.as_deref() == Some(directory_id))
+            .cloned()
     }
-    Ok(UserFields {
-        user: User {
-            name,
-            uid,
-            gid,
-            gecos,
-            home,
-            shell,
-            active,
-            can_login: false,
-            can_sudo: false,
-            directory_id: id,
-            directory_name,
-            emails,
-            ssh_keys,
-            principals: Vec::new(),
-        },
-        explicit_gid,
-    })
 }
 
-/// Names and numbers already given out in this snapshot.
+/// A name claimed by an entry: a user (by index into the users), or a group.
+#[derive(Clone, Copy)]
+enum Owner {
+    User(u32),
+    Group(u32),
+    PrivateGroup(u32),
+}
+
+/// Names and numbers already given out in this snapshot. Names are compared ignoring ASCII case;
+/// the tables hold indices, not copies of the names.
 #[derive(Default)]
 struct Claims {
-    user_names: HashMap<String, String>,
+    hasher: std::hash::RandomState,
+    user_names: hashbrown::HashTable<u32>,
     uids: HashSet<u32>,
-    group_names: HashMap<String, String>,
+    group_names: hashbrown::HashTable<Owner>,
     gids: HashSet<u32>,
 }
 
-fn user_collision(u: &User, claims: &Claims, local: &LocalAccounts) -> Option<String> {
-    if local.user_names.contains(&u.name) {
-        return Some(format!("name {} belongs to a local account", u.name));
-    }
-    if local.uids.contains(&u.uid) {
-        return Some(format!("uid {} belongs to a local account", u.uid));
-    }
-    if let Some(other) = claims.user_names.get(&u.name.to_ascii_lowercase()) {
-        return Some(format!(
-            "name {} is already taken by directory user {other}",
-            u.name
-        ));
-    }
-    if claims.uids.contains(&u.uid) {
-        return Some(format!(
-            "uid {} is already taken by an older directory user",
-            u.uid
-        ));
-    }
-    if local.gids.contains(&u.gid) {
-        return Some(format!("primary gid {} belongs to a local group", u.gid));
-    }
-    None
+/// The entries claims refer to.
+struct Entries<'a> {
+    users: &'a [CompactUser],
+    groups: &'a [MappedGroup],
+    user_ids: &'a Interner,
 }
 
-fn group_collision(g: &Group, claims: &Claims, local: &LocalAccounts) -> Option<String> {
-    if local.group_names.contains(&g.name) {
-        return Some(format!("name {} belongs to a local group", g.name));
-    }
-    if local.gids.contains(&g.gid) {
-        return Some(format!("gid {} belongs to a local group", g.gid));
-    }
-    if let Some(other) = claims.group_names.get(&g.name.to_ascii_lowercase()) {
-        return Some(format!("name {} is already taken by group {other}", g.name));
-    }
-    if claims.gids.contains(&g.gid) {
-        return Some(format!("gid {} is already taken", g.gid));
-    }
-    None
-}
-
-fn group_fields<'r>(
-    r: &'r Value,
-    ctx: &MappingContext<'_>,
-) -> Result<(Group, Vec<&'r str>), (String, String)> {
-    let m = ctx.mapping;
-    let id = directory_id(r).map_err(|e| (String::new(), e))?;
-    let fail = |reason: String| (id.clone(), reason);
-    let name = scim::string_attribute(r, &m.group_name)
-        .map_err(fail)?
-        .ok_or_else(|| fail(format!("no {}", m.group_name)))?
-        .to_string();
-    if let Some(reason) = invalid_name_reason(&name) {
-        return Err(fail(format!(
-            "invalid group name {}: {reason}",
-            printable(&name)
-        )));
-    }
-    let with_name = |reason: String| (id.clone(), format!("{name}: {reason}"));
-    let gid = match number(r, &m.group_gid, "gid", ctx.ids.min_gid).map_err(with_name)? {
-        Some(gid) => gid,
-        None => {
-            let gid = derive_id(&id, ctx.ids.derived_range);
-            check_number(gid, ctx.ids.min_gid, "derived gid").map_err(with_name)?;
-            gid
+impl Entries<'_> {
+    fn name(&self, owner: Owner) -> &str {
+        match owner {
+            Owner::User(i) | Owner::PrivateGroup(i) => {
+                self.users.get(i as usize).map_or("", CompactUser::name)
+            }
+            Owner::Group(i) => self.groups.get(i as usize).map_or("", |g| &*g.name),
         }
-    };
-    let member_ids: Vec<&str> = scim::member_ids(r).collect();
-    Ok((
-        Group {
-            name,
-            gid,
-            directory_id: Some(id),
-            members: Vec::new(),
-        },
-        member_ids,
+    }
+
+    /// The directory id reported as the holder of a name.
+    fn id(&self, owner: Owner) -> &str {
+        match owner {
+            Owner::User(i) | Owner::PrivateGroup(i) => self
+                .users
+                .get(i as usize)
+                .map_or("", |u| self.user_ids.get(u.id)),
+            Owner::Group(i) => self.groups.get(i as usize).map_or("", |g| &*g.id),
+        }
+    }
+}
+
+impl Claims {
+    fn name_hash(&self, name: &str) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = self.hasher.build_hasher();
+        for b in name.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.finish()
+    }
+
+    fn user_named(&self, name: &str, e: &Entries<'_>) -> Option<u32> {
+        let hash = self.name_hash(name);
+        self.user_names
+            .find(hash, |&i| e.name(Owner::User(i)).eq_ignore_ascii_case(name))
+            .copied()
+    }
+
+    fn group_named(&self, name: &str, e: &Entries<'_>) -> Option<Owner> {
+        let hash = self.name_hash(name);
+        self.group_names
+            .find(hash, |&o| e.name(o).eq_ignore_ascii_case(name))
+            .copied()
+    }
+
+    fn claim_user(&mut self, i: u32, name: &str, uid: u32, e: &Entries<'_>) {
+        let hash = self.name_hash(name);
+        let Claims {
+            user_names, hasher, ..
+        } = self;
+        let rehash = |&j: &u32| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = hasher.build_hasher();
+            for b in e.name(Owner::User(j)).bytes() {
+                h.write_u8(b.to_ascii_lowercase());
+            }
+            h.finish()
+        };
+        user_names.insert_unique(hash, i, rehash);
+        self.uids.insert(uid);
+    }
+
+    fn claim_group(&mut self, owner: Owner, name: &str, gid: u32, e: &Entries<'_>) {
+        let hash = self.name_hash(name);
+        let Claims {
+            group_names,
+            hasher,
+            ..
+        } = self;
+        let rehash = |o: &Owner| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = hasher.build_hasher();
+            for b in e.name(*o).bytes() {
+                h.write_u8(b.to_ascii_lowercase());
+            }
+            h.finish()
+        };
+        group_names.insert_unique(hash, owner, rehash);
+        self.gids.insert(gid);
+    }
+
+    fn user_collision(
+        &self,
+        (name, uid, gid): (&str, u32, u32),
+        local: &LocalAccounts,
+        e: &Entries<'_>,
+    ) -> Option<String> {
+        if local.user_names.contains(name) {
+            return Some(format!("name {name} belongs to a local account"));
+        }
+        if local.uids.contains(&uid) {
+            return Some(format!("uid {uid} belongs to a local account"));
+        }
+        if let Some(other) = self.user_named(name, e) {
+            return Some(format!(
+                "name {name} is already taken by directory user {}",
+                e.id(Owner::User(other))
+            ));
+        }
+        if self.uids.contains(&uid) {
+            return Some(format!(
+                "uid {uid} is already taken by an older directory user"
+            ));
+        }
+        if local.gids.contains(&gid) {
+            return Some(format!("primary gid {gid} belongs to a local group"));
+        }
+        None
+    }
+
+    fn group_collision(
+        &self,
+        (name, gid): (&str, u32),
+        local: &LocalAccounts,
+        e: &Entries<'_>,
+    ) -> Option<String> {
+        if local.group_names.contains(name) {
+            return Some(format!("name {name} belongs to a local group"));
+        }
+        if local.gids.contains(&gid) {
+            return Some(format!("gid {gid} belongs to a local group"));
+        }
+        if let Some(other) = self.group_named(name, e) {
+            return Some(format!(
+                "name {name} is already taken by group {}",
+                e.id(other)
+            ));
+        }
+        if self.gids.contains(&gid) {
+            return Some(format!("gid {gid} is already taken"));
+        }
+        None
+    }
+}
+
+/// A previous entry in the compact form, its directory id interned.
+fn compact_from_previous(old: &User, id: u32) -> Option<CompactUser> {
+    let packed = CompactUser::pack(
+        [
+            &old.name,
+            &old.directory_name,
+            &old.gecos,
+            &old.home,
+            &old.shell,
+        ],
+        old.emails.iter().map(String::as_str),
+        old.ssh_keys.iter().map(String::as_str),
+    )
+    .ok()?;
+    Some(CompactUser::new(
+        packed,
+        id,
+        old.uid,
+        old.gid,
+        old.active,
+        old.gid != old.uid,
     ))
 }
 
-fn names_match(entry: &str, group: &Group) -> bool {
-    entry == group.name || group.directory_id.as_deref() == Some(entry)
+const NONE: u32 = u32::MAX;
+const INVALID: u32 = 1 << 31;
+
+/// Maps and validates SCIM resources held as JSON (tests, and sources that keep resources
+/// between syncs). Never fails as a whole: each bad record is skipped with a reason.
+pub fn map_directory(data: DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
+    let projector = Projector::new(ctx.mapping, ctx.ids, ctx.shells.clone());
+    map_records(project(data, &projector), ctx)
 }
 
-/// Maps and validates `data`. Never fails as a whole: each bad record is skipped with a reason.
-/// Takes the records by value and frees each as soon as it is mapped, so a large directory is
-/// never held twice (raw and mapped) at once.
-pub fn map_directory(data: DirectoryData, ctx: &MappingContext<'_>) -> Mapped {
-    let DirectoryData {
-        users: mut raw_users,
-        groups: mut raw_groups,
-    } = data;
-    sort_by_age(&mut raw_users);
-    sort_by_age(&mut raw_groups);
-    let mut out = Mapped::default();
-    let mut claims = Claims::default();
-    let skip = |out: &mut Mapped, kind: &'static str, id: String, name: &str, reason: String| {
-        out.skipped.push(Skipped {
-            kind,
-            id,
-            name: name.to_string(),
-            reason,
-        });
-    };
-    let previous_users: HashMap<&str, &User> = ctx
-        .previous
-        .map(|p| {
-            p.users
-                .iter()
-                .map(|u| (u.directory_id.as_str(), u))
-                .collect()
-        })
-        .unwrap_or_default();
-    let previous_groups: HashMap<&str, &Group> = ctx
-        .previous
-        .map(|p| {
-            p.groups
-                .iter()
-                .filter_map(|g| g.directory_id.as_deref().map(|id| (id, g)))
-                .collect()
-        })
-        .unwrap_or_default();
+/// `data`'s resources as records, each dropped as soon as it is projected.
+pub fn project(data: DirectoryData, projector: &Projector) -> Records {
+    let mut records = Records::default();
+    for r in data.users {
+        records.add_user(projector, &r, false);
+    }
+    for r in data.groups {
+        records.add_group(projector, &r, false);
+    }
+    records
+}
 
-    // Users, oldest first. `explicit_gid` decides below whether a user gets a private group.
-    let mut users: Vec<(User, bool)> = Vec::new();
-    let mut seen_user_ids = HashSet::new();
-    for r in &raw_users {
-        let fields = match user_fields(r, ctx, &mut out.notes) {
-            Ok(f) => f,
-            Err((id, reason)) => {
-                let name = scim::string_attribute(r, &ctx.mapping.user_name)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-                    .to_string();
-                // Keep the last good version, but never let it grant more than the record does now.
-                match previous_users.get(id.as_str()) {
-                    Some(old)
-                        if user_collision(old, &claims, ctx.local).is_none() && !id.is_empty() =>
-                    {
-                        let mut old = (*old).clone();
-                        if matches!(
-                            scim::bool_attribute(r, &ctx.mapping.active),
-                            Ok(Some(false)) | Err(_)
-                        ) {
-                            old.active = false;
-                        }
-                        out.notes.push(format!(
-                            "user {}: kept the previous entry because the directory's record is invalid ({reason})",
-                            old.name
-                        ));
-                        claims
-                            .user_names
-                            .insert(old.name.to_ascii_lowercase(), old.directory_id.clone());
-                        claims.uids.insert(old.uid);
-                        seen_user_ids.insert(old.directory_id.clone());
-                        let explicit = old.gid != old.uid;
-                        users.push((old, explicit));
-                    }
-                    _ => skip(&mut out, "user", id, &name, reason),
+/// Maps validated records into a snapshot: collisions, memberships, private groups, access.
+/// Never fails as a whole: each bad record is skipped with a reason.
+pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
+    let Records {
+        mut user_ids,
+        group_ids,
+        mut users,
+        invalid_users,
+        groups: group_records,
+        invalid_groups,
+        notes,
+        ..
+    } = records;
+    drop(group_ids);
+    let mut out = Mapped {
+        notes,
+        ..Mapped::default()
+    };
+    let mut claims = Claims::default();
+
+    // Users, oldest first, valid and invalid records together.
+    let user_age = |r: u32| match r & INVALID {
+        0 => users
+            .get(r as usize)
+            .map(|u| (u.created, user_ids.get(u.id), u.seq)),
+        _ => invalid_users
+            .get((r & !INVALID) as usize)
+            .map(|u| (u.created, &*u.raw_id, u.seq)),
+    };
+    let count = |n: usize| u32::try_from(n).unwrap_or(INVALID - 1).min(INVALID - 1);
+    let mut order: Vec<u32> = (0..count(users.len()))
+        .chain((0..count(invalid_users.len())).map(|i| i | INVALID))
+        .collect();
+    order.sort_by(|a, b| user_age(*a).cmp(&user_age(*b)));
+
+    let mut seen = vec![false; user_ids.len()];
+    let mut user_of_id = vec![NONE; user_ids.len()];
+    let mut accepted: Vec<u32> = Vec::with_capacity(users.len());
+    // The listing is complete: give back what growing the list left unused, and make room for
+    // the previous entries that may be appended, without letting that double the allocation.
+    users.shrink_to(users.len() + invalid_users.len());
+    users.reserve_exact(invalid_users.len());
+    let no_groups: [MappedGroup; 0] = [];
+    for r in order {
+        if r & INVALID == 0 {
+            let Some(u) = users.get(r as usize) else {
+                continue;
+            };
+            let id = u.id as usize;
+            if seen.get(id).copied().unwrap_or(false) {
+                let skipped = Skipped {
+                    kind: "user",
+                    id: user_ids.get(u.id).to_string(),
+                    name: u.name().to_string(),
+                    reason: "duplicate id".into(),
+                };
+                out.skipped.push(skipped);
+                if let Some(u) = users.get_mut(r as usize) {
+                    u.set_skipped();
                 }
                 continue;
             }
-        };
-        let u = fields.user;
-        if !seen_user_ids.insert(u.directory_id.clone()) {
-            skip(
-                &mut out,
-                "user",
-                u.directory_id.clone(),
-                &u.name,
-                "duplicate id".into(),
-            );
-            continue;
+            if let Some(s) = seen.get_mut(id) {
+                *s = true;
+            }
+            let e = Entries {
+                users: &users,
+                groups: &no_groups,
+                user_ids: &user_ids,
+            };
+            if let Some(reason) = claims.user_collision((u.name(), u.uid, u.gid), ctx.local, &e) {
+                out.skipped.push(Skipped {
+                    kind: "user",
+                    id: user_ids.get(u.id).to_string(),
+                    name: u.name().to_string(),
+                    reason,
+                });
+                if let Some(u) = users.get_mut(r as usize) {
+                    u.set_skipped();
+                }
+                continue;
+            }
+            claims.claim_user(r, u.name(), u.uid, &e);
+            if let Some(slot) = user_of_id.get_mut(id) {
+                *slot = r;
+            }
+            accepted.push(r);
+        } else {
+            let Some(bad) = invalid_users.get((r & !INVALID) as usize) else {
+                continue;
+            };
+            let id_text = bad.id.map_or("", |sym| user_ids.get(sym));
+            let old = match (bad.id, ctx.previous) {
+                (Some(sym), Some(previous)) if !id_text.is_empty() => {
+                    previous.user(id_text).map(|old| (sym, old))
+                }
+                _ => None,
+            };
+            let e = Entries {
+                users: &users,
+                groups: &no_groups,
+                user_ids: &user_ids,
+            };
+            // Keep the last good version, but never let it grant more than the record does now.
+            let kept = old
+                .filter(|(_, old)| {
+                    claims
+                        .user_collision((&old.name, old.uid, old.gid), ctx.local, &e)
+                        .is_none()
+                })
+                .and_then(|(sym, old)| compact_from_previous(&old, sym));
+            match kept {
+                Some(mut old) => {
+                    if bad.deactivate {
+                        old.set_active(false);
+                    }
+                    out.notes.push(format!(
+                        "user {}: kept the previous entry because the directory's record is invalid ({})",
+                        old.name(),
+                        bad.reason
+                    ));
+                    let i = count(users.len());
+                    let (sym, uid) = (old.id, old.uid);
+                    let name = old.name().to_string();
+                    users.push(old);
+                    let e = Entries {
+                        users: &users,
+                        groups: &no_groups,
+                        user_ids: &user_ids,
+                    };
+                    claims.claim_user(i, &name, uid, &e);
+                    if let Some(s) = seen.get_mut(sym as usize) {
+                        *s = true;
+                    }
+                    if let Some(slot) = user_of_id.get_mut(sym as usize) {
+                        *slot = i;
+                    }
+                    accepted.push(i);
+                }
+                None => out.skipped.push(Skipped {
+                    kind: "user",
+                    id: id_text.to_string(),
+                    name: bad.name.clone(),
+                    reason: bad.reason.clone(),
+                }),
+            }
         }
-        if let Some(reason) = user_collision(&u, &claims, ctx.local) {
-            skip(&mut out, "user", u.directory_id.clone(), &u.name, reason);
-            continue;
-        }
-        claims
-            .user_names
-            .insert(u.name.to_ascii_lowercase(), u.directory_id.clone());
-        claims.uids.insert(u.uid);
-        users.push((u, fields.explicit_gid));
     }
+    drop(invalid_users);
+    drop(seen);
 
     // Directory groups, oldest first.
-    let user_by_id: HashMap<&str, &User> = users
-        .iter()
-        .map(|(u, _)| (u.directory_id.as_str(), u))
+    let group_age = |r: u32| match r & INVALID {
+        0 => group_records
+            .get(r as usize)
+            .map(|g| (g.created, &*g.id, g.seq)),
+        _ => invalid_groups
+            .get((r & !INVALID) as usize)
+            .map(|g| (g.created, &*g.raw_id, g.seq)),
+    };
+    let mut order: Vec<u32> = (0..count(group_records.len()))
+        .chain((0..count(invalid_groups.len())).map(|i| i | INVALID))
         .collect();
-    let mut groups: Vec<Group> = Vec::new();
-    let mut seen_group_ids = HashSet::new();
-    drop(raw_users);
-    for raw in raw_groups.drain(..) {
-        let r = &raw;
-        let (mut g, member_ids) = match group_fields(r, ctx) {
-            Ok(x) => x,
-            Err((id, reason)) => {
-                let name = scim::string_attribute(r, &ctx.mapping.group_name)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-                    .to_string();
-                match previous_groups.get(id.as_str()) {
-                    Some(old) if group_collision(old, &claims, ctx.local).is_none() => {
-                        let mut old = (*old).clone();
-                        let current: HashSet<&str> =
-                            user_by_id.values().map(|u| u.name.as_str()).collect();
-                        old.members.retain(|m| current.contains(m.as_str()));
-                        out.notes.push(format!(
-                            "group {}: kept the previous entry because the directory's record is invalid ({reason})",
-                            old.name
-                        ));
-                        claims
-                            .group_names
-                            .insert(old.name.to_ascii_lowercase(), id.clone());
-                        claims.gids.insert(old.gid);
-                        seen_group_ids.insert(id);
-                        groups.push(old);
-                    }
-                    _ => skip(&mut out, "group", id, &name, reason),
-                }
+    order.sort_by(|a, b| group_age(*a).cmp(&group_age(*b)));
+    let mut groups: Vec<MappedGroup> = Vec::new();
+    let mut seen_group_ids: HashSet<&str> = HashSet::new();
+    for r in order {
+        let e = Entries {
+            users: &users,
+            groups: &groups,
+            user_ids: &user_ids,
+        };
+        let g = if r & INVALID == 0 {
+            let Some(g) = group_records.get(r as usize) else {
+                continue;
+            };
+            if !seen_group_ids.insert(&g.id) {
+                out.skipped.push(Skipped {
+                    kind: "group",
+                    id: g.id.to_string(),
+                    name: g.name.to_string(),
+                    reason: "duplicate id".into(),
+                });
                 continue;
             }
-        };
-        let id = g.directory_id.clone().unwrap_or_default();
-        if !seen_group_ids.insert(id.clone()) {
-            skip(&mut out, "group", id, &g.name, "duplicate id".into());
-            continue;
-        }
-        if let Some(reason) = group_collision(&g, &claims, ctx.local) {
-            skip(&mut out, "group", id, &g.name, reason);
-            continue;
-        }
-        let mut dropped = 0;
-        let mut members = HashSet::new();
-        for member in &member_ids {
-            match user_by_id.get(member) {
-                Some(u) => {
-                    members.insert(u.name.clone());
-                }
-                None => dropped += 1,
+            if let Some(reason) = claims.group_collision((&g.name, g.gid), ctx.local, &e) {
+                out.skipped.push(Skipped {
+                    kind: "group",
+                    id: g.id.to_string(),
+                    name: g.name.to_string(),
+                    reason,
+                });
+                continue;
             }
-        }
-        if dropped > 0 {
-            out.notes.push(format!(
-                "group {}: dropped {dropped} member(s) that are not users in this snapshot",
-                g.name
-            ));
-        }
-        g.members = members.into_iter().collect();
-        g.members.sort();
-        claims.group_names.insert(g.name.to_ascii_lowercase(), id);
-        claims.gids.insert(g.gid);
+            let mut dropped = 0;
+            let mut members: Vec<u32> = Vec::with_capacity(g.members.len());
+            for m in g.members.iter() {
+                match user_of_id.get(*m as usize).copied().filter(|i| *i != NONE) {
+                    Some(i) => members.push(i),
+                    None => dropped += 1,
+                }
+            }
+            if dropped > 0 {
+                out.notes.push(format!(
+                    "group {}: dropped {dropped} member(s) that are not users in this snapshot",
+                    g.name
+                ));
+            }
+            members.sort_unstable();
+            members.dedup();
+            MappedGroup {
+                name: g.name.clone(),
+                id: g.id.clone(),
+                gid: g.gid,
+                members: members.into(),
+            }
+        } else {
+            let Some(bad) = invalid_groups.get((r & !INVALID) as usize) else {
+                continue;
+            };
+            let old = match ctx.previous {
+                Some(previous) if !bad.id.is_empty() => previous.group(&bad.id),
+                _ => None,
+            };
+            match old.filter(|old| {
+                claims
+                    .group_collision((&old.name, old.gid), ctx.local, &e)
+                    .is_none()
+            }) {
+                Some(old) => {
+                    // Only members that are users of this snapshot.
+                    let mut members: Vec<u32> = old
+                        .members
+                        .iter()
+                        .filter_map(|m| {
+                            claims
+                                .user_named(m, &e)
+                                .filter(|&i| e.name(Owner::User(i)) == m)
+                        })
+                        .collect();
+                    members.sort_unstable();
+                    members.dedup();
+                    out.notes.push(format!(
+                        "group {}: kept the previous entry because the directory's record is invalid ({})",
+                        old.name, bad.reason
+                    ));
+                    seen_group_ids.insert(&bad.id);
+                    MappedGroup {
+                        name: old.name.into(),
+                        id: bad.id.clone(),
+                        gid: old.gid,
+                        members: members.into(),
+                    }
+                }
+                None => {
+                    out.skipped.push(Skipped {
+                        kind: "group",
+                        id: bad.id.to_string(),
+                        name: bad.name.clone(),
+                        reason: bad.reason.clone(),
+                    });
+                    continue;
+                }
+            }
+        };
+        let i = count(groups.len());
+        let (name, gid) = (g.name.to_string(), g.gid);
         groups.push(g);
+        let e = Entries {
+            users: &users,
+            groups: &groups,
+            user_ids: &user_ids,
+        };
+        claims.claim_group(Owner::Group(i), &name, gid, &e);
     }
+    drop(seen_group_ids);
+    drop(group_records);
+    drop(invalid_groups);
 
     // User-private groups, for users whose primary gid is not a directory group.
     let directory_gids: HashSet<u32> = groups.iter().map(|g| g.gid).collect();
-    let mut kept_users = Vec::with_capacity(users.len());
-    for (u, explicit_gid) in users {
-        if directory_gids.contains(&u.gid) {
-            if explicit_gid {
-                kept_users.push(u);
-            } else {
-                // A derived private gid that lands on a directory group would make the user a
-                // member of that group by accident.
-                let reason = format!("derived primary gid {} is a directory group's gid", u.gid);
-                skip(&mut out, "user", u.directory_id.clone(), &u.name, reason);
-            }
+    let mut last_stage_skips = false;
+    for &i in &accepted {
+        let Some(u) = users.get(i as usize) else {
             continue;
-        }
-        if claims.gids.contains(&u.gid) {
+        };
+        let e = Entries {
+            users: &users,
+            groups: &groups,
+            user_ids: &user_ids,
+        };
+        let skip = if directory_gids.contains(&u.gid) {
+            // A derived private gid that lands on a directory group would make the user a
+            // member of that group by accident.
+            (!u.explicit_gid())
+                .then(|| format!("derived primary gid {} is a directory group's gid", u.gid))
+        } else if claims.gids.contains(&u.gid) {
             out.notes.push(format!(
                 "user {}: primary gid {} is already another user's private group; no private group made",
-                u.name, u.gid
+                u.name(), u.gid
             ));
-            kept_users.push(u);
-            continue;
-        }
-        let upg = Group {
-            name: u.name.clone(),
-            gid: u.gid,
-            directory_id: None,
-            members: Vec::new(),
+            None
+        } else if let Some(reason) = claims.group_collision((u.name(), u.gid), ctx.local, &e) {
+            Some(format!("user-private group: {reason}"))
+        } else {
+            let (name, gid) = (u.name().to_string(), u.gid);
+            claims.claim_group(Owner::PrivateGroup(i), &name, gid, &e);
+            if let Some(u) = users.get_mut(i as usize) {
+                u.set_private_group();
+            }
+            None
         };
-        if let Some(reason) = group_collision(&upg, &claims, ctx.local) {
-            skip(
-                &mut out,
-                "user",
-                u.directory_id.clone(),
-                &u.name,
-                format!("user-private group: {reason}"),
-            );
-            continue;
+        if let Some(reason) = skip {
+            if let Some(u) = users.get_mut(i as usize) {
+                out.skipped.push(Skipped {
+                    kind: "user",
+                    id: user_ids.get(u.id).to_string(),
+                    name: u.name().to_string(),
+                    reason,
+                });
+                u.set_skipped();
+            }
+            last_stage_skips = true;
         }
-        claims
-            .group_names
-            .insert(upg.name.to_ascii_lowercase(), u.directory_id.clone());
-        claims.gids.insert(upg.gid);
-        groups.push(upg);
-        kept_users.push(u);
     }
+    drop(claims);
     // Users skipped at this last stage leave the groups that listed them.
-    let kept_names: HashSet<String> = kept_users.iter().map(|u| u.name.clone()).collect();
-    for g in &mut groups {
-        g.members.retain(|m| kept_names.contains(m));
+    if last_stage_skips {
+        for g in &mut groups {
+            let kept: Vec<u32> = g
+                .members
+                .iter()
+                .copied()
+                .filter(|&i| users.get(i as usize).is_some_and(|u| !u.skipped()))
+                .collect();
+            g.members = kept.into();
+        }
     }
+    apply_access(&mut users, &groups, ctx.access);
 
-    apply_access(&mut kept_users, &groups, ctx.access);
-    for u in &mut kept_users {
-        u.principals = principals(u, ctx.principals);
+    accepted.retain(|&i| users.get(i as usize).is_some_and(|u| !u.skipped()));
+    accepted.sort_by_key(|&i| users.get(i as usize).map(|u| u.uid));
+    accepted.shrink_to_fit();
+    groups.sort_by_key(|g| g.gid);
+    for slot in user_of_id.iter_mut() {
+        if users.get(*slot as usize).is_some_and(CompactUser::skipped) {
+            *slot = NONE;
+        }
     }
-    out.snapshot = Snapshot {
-        users: kept_users,
+    user_ids.shrink_to_fit();
+    out.snapshot = MappedSnapshot {
+        users,
+        by_uid: accepted,
+        user_of_id,
+        user_ids,
         groups,
+        principals: ctx.principals.to_vec(),
     };
     out
+}
+
+fn names_match(entry: &str, group: &MappedGroup) -> bool {
+    entry == &*group.name || entry == &*group.id
 }
 
 /// Whether `p` can stand in sshd's principals list as it is: no whitespace, quotes or commas
@@ -729,17 +876,17 @@ fn valid_principal(p: &str) -> bool {
 }
 
 /// The certificate principals that may log in as `u`, in the configured order, without repeats.
-fn principals(u: &User, kinds: &[PrincipalKind]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+fn principals<'u>(u: &'u CompactUser, kinds: &[PrincipalKind]) -> Vec<&'u str> {
+    let mut out: Vec<&str> = Vec::new();
     for kind in kinds {
-        let names: Vec<&String> = match kind {
-            PrincipalKind::Name => vec![&u.name],
-            PrincipalKind::UserName => vec![&u.directory_name],
-            PrincipalKind::Emails => u.emails.iter().collect(),
+        let names: Vec<&str> = match kind {
+            PrincipalKind::Name => vec![u.name()],
+            PrincipalKind::UserName => vec![u.directory_name()],
+            PrincipalKind::Emails => u.emails().collect(),
         };
         for name in names {
-            if valid_principal(name) && !out.contains(name) {
-                out.push(name.clone());
+            if valid_principal(name) && !out.contains(&name) {
+                out.push(name);
             }
         }
     }
@@ -748,19 +895,19 @@ fn principals(u: &User, kinds: &[PrincipalKind]) -> Vec<String> {
 
 /// Marks who may log in and who gets sudo, from the host's policy: members of a sudo group may do
 /// both. Inactive users keep the marks' meaning "by group", and are refused for being inactive.
-fn apply_access(users: &mut [User], groups: &[Group], access: &AccessConfig) {
-    let members_of = |entries: &[String]| -> HashSet<&str> {
+fn apply_access(users: &mut [CompactUser], groups: &[MappedGroup], access: &AccessConfig) {
+    let members_of = |entries: &[String]| -> HashSet<u32> {
         groups
             .iter()
-            .filter(|g| g.directory_id.is_some() && entries.iter().any(|e| names_match(e, g)))
-            .flat_map(|g| g.members.iter().map(String::as_str))
+            .filter(|g| entries.iter().any(|e| names_match(e, g)))
+            .flat_map(|g| g.members.iter().copied())
             .collect()
     };
     let login = members_of(&access.login_groups);
     let sudo = members_of(&access.sudo_groups);
-    for u in users {
-        u.can_sudo = sudo.contains(u.name.as_str());
-        u.can_login = u.can_sudo || login.contains(u.name.as_str());
+    for (i, u) in (0u32..).zip(users.iter_mut()) {
+        let can_sudo = sudo.contains(&i);
+        u.set_access(can_sudo || login.contains(&i), can_sudo);
     }
 }
 

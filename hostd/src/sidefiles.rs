@@ -190,7 +190,30 @@ pub async fn update_ca_keys(
 
 /// The sudoers drop-in for the configured sudo groups. Rules name groups by gid (`%#gid`), so a
 /// rename in the directory cannot move sudo to another group.
-pub fn sudoers_content(config: &Config, snapshot: &Snapshot) -> String {
+/// The directory groups of a snapshot, as (gid, name, directory id).
+pub trait DirectoryGroups {
+    fn directory_groups(&self) -> Vec<(u32, &str, &str)>;
+}
+
+impl DirectoryGroups for Snapshot {
+    fn directory_groups(&self) -> Vec<(u32, &str, &str)> {
+        self.groups
+            .iter()
+            .filter_map(|g| Some((g.gid, g.name.as_str(), g.directory_id.as_deref()?)))
+            .collect()
+    }
+}
+
+impl DirectoryGroups for crate::mapping::MappedSnapshot {
+    fn directory_groups(&self) -> Vec<(u32, &str, &str)> {
+        self.directory_groups()
+            .iter()
+            .map(|g| (g.gid, &*g.name, &*g.id))
+            .collect()
+    }
+}
+
+pub fn sudoers_content(config: &Config, snapshot: &impl DirectoryGroups) -> String {
     let tag = if config.access.sudo_nopasswd {
         "NOPASSWD: "
     } else {
@@ -198,31 +221,33 @@ pub fn sudoers_content(config: &Config, snapshot: &Snapshot) -> String {
     };
     let mut out = String::from("# Written by usherd from [access] sudo_groups. Do not edit.\n");
     let mut groups: Vec<_> = snapshot
-        .groups
-        .iter()
-        .filter(|g| {
-            g.directory_id.is_some()
-                && config
-                    .access
-                    .sudo_groups
-                    .iter()
-                    .any(|e| *e == g.name || g.directory_id.as_deref() == Some(e.as_str()))
+        .directory_groups()
+        .into_iter()
+        .filter(|(_, name, id)| {
+            config
+                .access
+                .sudo_groups
+                .iter()
+                .any(|e| e == name || e == id)
         })
         .collect();
-    groups.sort_by_key(|g| g.gid);
-    for g in groups {
+    groups.sort_by_key(|g| g.0);
+    for (gid, name, _) in groups {
         // Names passed validation (letters, digits, '_', '.', '-'): safe in a comment.
         out.push_str(&format!(
-            "%#{} ALL=(ALL:ALL) {tag}ALL\t# {}\n",
-            g.gid,
-            printable(&g.name)
+            "%#{gid} ALL=(ALL:ALL) {tag}ALL\t# {}\n",
+            printable(name)
         ));
     }
     out
 }
 
 /// Writes the sudoers drop-in if sudo is installed, after `visudo -cf` accepts it.
-pub fn update_sudoers(config: &Config, snapshot: &Snapshot, target: &Path) -> Result<()> {
+pub fn update_sudoers(
+    config: &Config,
+    snapshot: &impl DirectoryGroups,
+    target: &Path,
+) -> Result<()> {
     let Some(dir) = target.parent().filter(|d| d.is_dir()) else {
         return Ok(()); // No sudoers.d: sudo is not installed here.
     };

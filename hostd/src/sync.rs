@@ -1,12 +1,14 @@
 //! One sync: fetch, map and validate, guard against a broken directory, publish if changed.
 
 use crate::config::Config;
-use crate::mapping::{map_directory, LocalAccounts, MappingContext, Skipped};
+use crate::mapping::{
+    map_records, LocalAccounts, MappedSnapshot, MappingContext, PreviousEntries, Projector, Skipped,
+};
 use crate::source::Source;
 use crate::{io_error, Error, Result};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use usher_cache::{Meta, Reader, Snapshot};
+use usher_cache::{Meta, Published};
 
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/usher/private/state.json";
 
@@ -87,19 +89,68 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// The published snapshot and its meta, if there is a readable one.
-fn read_previous(paths: &Paths) -> Option<(Snapshot, Meta)> {
+/// The published snapshot, if there is a readable one.
+fn open_previous(paths: &Paths) -> Option<Published> {
     if !paths.cache.exists() {
         return None;
     }
-    let loaded = Reader::open(&paths.cache).and_then(|r| Ok((r.load_snapshot()?, r.meta()?)));
-    match loaded {
-        Ok(x) => Some(x),
+    match Published::open(&paths.cache) {
+        Ok(p) => Some(p),
         Err(e) => {
             log::warn!("the published cache is unreadable and will be replaced: {e}");
             None
         }
     }
+}
+
+/// Previous entries come from the published file, one point query each.
+impl PreviousEntries for Published {
+    fn user(&self, directory_id: &str) -> Option<usher_cache::User> {
+        Published::user(self, directory_id)
+            .inspect_err(|e| log::warn!("cannot read a previous entry from the cache: {e}"))
+            .ok()
+            .flatten()
+    }
+
+    fn group(&self, directory_id: &str) -> Option<usher_cache::Group> {
+        Published::group(self, directory_id)
+            .inspect_err(|e| log::warn!("cannot read a previous entry from the cache: {e}"))
+            .ok()
+            .flatten()
+    }
+}
+
+/// How the new snapshot differs from the published one, by directory id.
+#[derive(Default)]
+struct Comparison {
+    old_users: usize,
+    matched: usize,
+    changed: usize,
+    revoked: Vec<(String, u32)>,
+}
+
+fn compare(previous: &Published, snapshot: &MappedSnapshot) -> Result<Comparison> {
+    let mut c = Comparison {
+        old_users: previous.user_count(),
+        ..Comparison::default()
+    };
+    previous.for_each_user(|old| {
+        let new = snapshot.user_by_directory_id(old.directory_id);
+        let mut may_log_in_now = false;
+        if let Some(new) = new {
+            c.matched += 1;
+            let (digest, may_log_in) =
+                snapshot.with_user_row(new, &[], |row| (row.digest(), row.active && row.can_login));
+            if digest != old.digest() {
+                c.changed += 1;
+            }
+            may_log_in_now = may_log_in;
+        }
+        if old.active && old.can_login && !may_log_in_now {
+            c.revoked.push((old.name.to_string(), old.uid));
+        }
+    })?;
+    Ok(c)
 }
 
 fn read_shells(paths: &Paths) -> HashSet<String> {
@@ -128,60 +179,42 @@ pub async fn sync_once(
         Ok(n) => log::info!("removed {n} temp file(s) left by an interrupted publish"),
         Err(e) => log::warn!("cannot clean up temp files beside the cache: {e}"),
     }
-    let previous = read_previous(paths);
-    let data = source.fetch().await?;
+    let previous = open_previous(paths);
+    let projector = Projector::new(&config.mapping, &config.ids, read_shells(paths));
+    let records = source.fetch(&projector).await?;
     let local =
         LocalAccounts::read(&paths.passwd, &paths.group).map_err(io_error(&paths.passwd))?;
-    let shells = read_shells(paths);
     let ctx = MappingContext {
         mapping: &config.mapping,
         ids: &config.ids,
         access: &config.access,
         principals: &config.ssh.principals,
         local: &local,
-        shells: &shells,
-        previous: previous.as_ref().map(|(s, _)| s),
+        shells: &projector.shells,
+        previous: previous.as_ref().map(|p| p as &dyn PreviousEntries),
     };
-    let mapped = map_directory(data, &ctx);
+    let mapped = map_records(records, &ctx);
     let snapshot = mapped.snapshot;
 
-    let old_users: HashMap<&str, &usher_cache::User> = previous
-        .as_ref()
-        .map(|(s, _)| {
-            s.users
-                .iter()
-                .map(|u| (u.directory_id.as_str(), u))
-                .collect()
-        })
-        .unwrap_or_default();
-    let new_ids: HashSet<&str> = snapshot
-        .users
-        .iter()
-        .map(|u| u.directory_id.as_str())
-        .collect();
-    let removed = old_users.keys().filter(|id| !new_ids.contains(*id)).count();
-    let added = new_ids
-        .iter()
-        .filter(|id| !old_users.contains_key(*id))
-        .count();
-    let changed = snapshot
-        .users
-        .iter()
-        .filter(|u| matches!(old_users.get(u.directory_id.as_str()), Some(old) if **old != **u))
-        .count();
+    let comparison = match &previous {
+        Some(p) => compare(p, &snapshot)?,
+        None => Comparison::default(),
+    };
+    let old_users = comparison.old_users;
+    let removed = old_users.saturating_sub(comparison.matched);
+    let added = snapshot.user_count().saturating_sub(comparison.matched);
+    let changed = comparison.changed;
 
-    if !force && !old_users.is_empty() {
-        if snapshot.users.is_empty() {
+    if !force && old_users > 0 {
+        if snapshot.user_count() == 0 {
             return Err(Error::Refused(format!(
-                "the directory yields no users where the cache has {}",
-                old_users.len()
+                "the directory yields no users where the cache has {old_users}"
             )));
         }
-        let share = removed as f64 / old_users.len() as f64;
+        let share = removed as f64 / old_users as f64;
         if share > config.sync.max_delete_share {
             return Err(Error::Refused(format!(
-                "the sync would remove {removed} of {} users ({:.0}%, more than sync.max_delete_share = {:.0}%)",
-                old_users.len(),
+                "the sync would remove {removed} of {old_users} users ({:.0}%, more than sync.max_delete_share = {:.0}%)",
                 share * 100.0,
                 config.sync.max_delete_share * 100.0
             )));
@@ -190,7 +223,9 @@ pub async fn sync_once(
 
     let source_label = config.source_label();
     let content_hash = snapshot.content_hash();
-    let previous_meta = previous.as_ref().map(|(_, m)| m.clone());
+    let previous_meta = previous.as_ref().map(|p| p.meta().clone());
+    // The published file is read no further: let it go before the new one is built.
+    drop(previous);
     let unchanged = matches!(&previous_meta,
         Some(m) if m.content_hash == content_hash && m.source == source_label);
     let generation = match (&previous_meta, unchanged) {
@@ -198,18 +233,7 @@ pub async fn sync_once(
         (Some(m), false) => m.generation + 1,
         (None, _) => 1,
     };
-    let may_log_in = |u: &usher_cache::User| u.active && u.can_login;
-    let revoked: Vec<(String, u32)> = old_users
-        .values()
-        .filter(|old| may_log_in(old))
-        .filter(|old| {
-            !snapshot
-                .users
-                .iter()
-                .any(|u| u.directory_id == old.directory_id && may_log_in(u))
-        })
-        .map(|old| (old.name.clone(), old.uid))
-        .collect();
+    let revoked = comparison.revoked;
 
     if !unchanged {
         let meta = Meta {
@@ -221,7 +245,11 @@ pub async fn sync_once(
         if let Some(dir) = paths.cache.parent() {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
-        usher_cache::publish(&paths.cache, &snapshot, &meta)?;
+        let timings = usher_cache::publish_with(&paths.cache, &meta, |sink| {
+            snapshot.for_each_user(|row| sink.user(row))?;
+            snapshot.for_each_group(|row| sink.group(row))
+        })?;
+        log::info!("published generation {generation}: {timings}");
     }
 
     // Side files follow the snapshot and the config; a failure here keeps the old files and is
@@ -244,9 +272,9 @@ pub async fn sync_once(
             Outcome::Published
         },
         generation,
-        users: snapshot.users.len(),
-        inactive_users: snapshot.users.iter().filter(|u| !u.active).count(),
-        groups: snapshot.groups.len(),
+        users: snapshot.user_count(),
+        inactive_users: snapshot.inactive_count(),
+        groups: snapshot.group_count(),
         added,
         removed,
         changed,

@@ -62,7 +62,7 @@ impl Fixture {
         }
     }
 
-    fn map(&self, users: Vec<Value>, groups: Vec<Value>) -> Mapped {
+    fn map(&self, users: Vec<Value>, groups: Vec<Value>) -> Out {
         let ctx = MappingContext {
             mapping: &self.mapping,
             ids: &self.ids,
@@ -70,27 +70,39 @@ impl Fixture {
             principals: &self.principals,
             local: &self.local,
             shells: &self.shells,
-            previous: self.previous.as_ref(),
+            previous: self.previous.as_ref().map(|p| p as &dyn PreviousEntries),
         };
-        map_directory(DirectoryData { users, groups }, &ctx)
+        let m = map_directory(DirectoryData { users, groups }, &ctx);
+        Out {
+            snapshot: m.snapshot.to_snapshot(),
+            skipped: m.skipped,
+            notes: m.notes,
+        }
     }
 }
 
-fn names(m: &Mapped) -> Vec<&str> {
+/// What a mapping produced, as plain structs.
+struct Out {
+    snapshot: Snapshot,
+    skipped: Vec<Skipped>,
+    notes: Vec<String>,
+}
+
+fn names(m: &Out) -> Vec<&str> {
     let mut v: Vec<&str> = m.snapshot.users.iter().map(|u| u.name.as_str()).collect();
     v.sort();
     v
 }
 
-fn user_named<'a>(m: &'a Mapped, name: &str) -> &'a User {
+fn user_named<'a>(m: &'a Out, name: &str) -> &'a User {
     m.snapshot.users.iter().find(|u| u.name == name).unwrap()
 }
 
-fn group_named<'a>(m: &'a Mapped, name: &str) -> Option<&'a Group> {
+fn group_named<'a>(m: &'a Out, name: &str) -> Option<&'a Group> {
     m.snapshot.groups.iter().find(|g| g.name == name)
 }
 
-fn skipped_reason(m: &Mapped, name: &str) -> String {
+fn skipped_reason(m: &Out, name: &str) -> String {
     m.skipped
         .iter()
         .find(|s| s.name == name || s.name.starts_with(name))

@@ -858,8 +858,10 @@ fn request_error(e: reqwest::Error, what: &str) -> Error {
 }
 
 impl Source for OktaSource {
-    fn fetch(&mut self) -> FetchFuture<'_> {
-        Box::pin(self.fetch_all())
+    fn fetch<'a>(&'a mut self, projector: &'a crate::mapping::Projector) -> FetchFuture<'a> {
+        // The records are built from this source's memory of Okta, kept between syncs for its
+        // deltas; each is projected and dropped in turn.
+        Box::pin(async move { Ok(crate::mapping::project(self.fetch_all().await?, projector)) })
     }
 }
 

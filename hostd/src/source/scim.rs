@@ -8,9 +8,10 @@
 
 use super::{FetchFuture, Source};
 use crate::config::{GroupMembers, ScimConfig};
-use crate::mapping::DirectoryData;
+use crate::mapping::{project, DirectoryData, Projector, Records};
 use crate::secret::{read_secret_file, Secret};
 use crate::{Error, Result};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -89,6 +90,13 @@ impl ScimSource {
 
     /// GET a JSON document, bounded in time and size. Never puts the token in an error.
     async fn get_json(&mut self, url: reqwest::Url, what: &str) -> Result<Value> {
+        let body = self.get_body(url, what).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))
+    }
+
+    /// GET a response body, bounded in time and size. Never puts the token in an error.
+    async fn get_body(&mut self, url: reqwest::Url, what: &str) -> Result<Vec<u8>> {
         let fail =
             |e: reqwest::Error| Error::Source(format!("{what}: {}", crate::http::describe(e)));
         let response = self
@@ -130,8 +138,7 @@ impl ScimSource {
                 "{what}: the directory sent more than {MAX_TOTAL_BYTES} bytes in one sync"
             )));
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))
+        Ok(body)
     }
 
     /// What the server says it supports. A server without the endpoint gets the basics; a
@@ -166,7 +173,14 @@ impl ScimSource {
         }
     }
 
-    async fn list(&mut self, request: &ListRequest<'_>, caps: Capabilities) -> Result<Vec<Value>> {
+    /// Lists one endpoint, handing each new resource to `sink` as its page arrives (`sink` says
+    /// whether it was new: a repeat is not counted).
+    async fn list(
+        &mut self,
+        request: &ListRequest<'_>,
+        caps: Capabilities,
+        sink: &mut (dyn FnMut(Value) -> bool + Send),
+    ) -> Result<()> {
         let mut pager = Pager::new(self.config.page_size, caps.cursor, self.config.max_entries);
         while let Some(params) = pager.next_params() {
             let mut url = self.url(request.endpoint)?;
@@ -183,15 +197,43 @@ impl ScimSource {
                 }
             }
             let what = format!("{} page {}", request.endpoint, pager.pages + 1);
-            let page = self.get_json(url, &what).await?;
-            pager
-                .accept(&page)
-                .map_err(|e| Error::Source(format!("{}: {e}", request.endpoint)))?;
+            let body = self.get_body(url, &what).await?;
+            let fail = |e: String| Error::Source(format!("{}: {e}", request.endpoint));
+            pager.start_page().map_err(fail)?;
+            let mut json = serde_json::Deserializer::from_slice(&body);
+            let page = PageSeed { sink: &mut *sink }
+                .deserialize(&mut json)
+                .and_then(|page| json.end().map(|()| page))
+                .map_err(|e| Error::Source(format!("{what}: not valid JSON: {e}")))?;
+            pager.finish_page(page).map_err(fail)?;
         }
         if let Some(warning) = pager.warning() {
             log::warn!("{}: {warning}", request.endpoint);
         }
-        Ok(pager.items)
+        Ok(())
+    }
+
+    /// Lists one endpoint into a list of resources, repeats left out.
+    async fn list_values(
+        &mut self,
+        request: &ListRequest<'_>,
+        caps: Capabilities,
+    ) -> Result<Vec<Value>> {
+        let mut seen = HashSet::new();
+        let mut items = Vec::new();
+        let mut sink = |r: Value| {
+            let new = match r.get("id").and_then(Value::as_str) {
+                Some(id) => seen.insert(id.to_string()),
+                // No id: the mapping reports it; it cannot be a repeat we could recognise.
+                None => true,
+            };
+            if new {
+                items.push(r);
+            }
+            new
+        };
+        self.list(request, caps, &mut sink).await?;
+        Ok(items)
     }
 
     /// Fills in the members of each group, one request per group.
@@ -225,7 +267,7 @@ impl ScimSource {
     ) -> Result<(Vec<Value>, Vec<Value>)> {
         let per_group = self.config.group_members == GroupMembers::PerGroup;
         let users = self
-            .list(
+            .list_values(
                 &ListRequest {
                     endpoint: "Users",
                     filter: filter.clone(),
@@ -235,7 +277,7 @@ impl ScimSource {
             )
             .await?;
         let mut groups = self
-            .list(
+            .list_values(
                 &ListRequest {
                     endpoint: "Groups",
                     filter,
@@ -250,7 +292,43 @@ impl ScimSource {
         Ok((users, groups))
     }
 
-    async fn fetch_all(&mut self) -> Result<DirectoryData> {
+    /// A full listing straight into records: each page is projected before the next is fetched.
+    async fn list_projected(
+        &mut self,
+        caps: Capabilities,
+        projector: &Projector,
+    ) -> Result<Records> {
+        let per_group = self.config.group_members == GroupMembers::PerGroup;
+        let mut records = Records::default();
+        let users = ListRequest {
+            endpoint: "Users",
+            filter: None,
+            exclude_members: false,
+        };
+        self.list(&users, caps, &mut |r| records.add_user(projector, &r, true))
+            .await?;
+        let groups = ListRequest {
+            endpoint: "Groups",
+            filter: None,
+            exclude_members: per_group,
+        };
+        if per_group {
+            // Listed without members (small), then completed and projected one by one.
+            let mut groups = self.list_values(&groups, caps).await?;
+            self.fetch_members(&mut groups).await?;
+            for g in groups {
+                records.add_group(projector, &g, true);
+            }
+        } else {
+            self.list(&groups, caps, &mut |r| {
+                records.add_group(projector, &r, true)
+            })
+            .await?;
+        }
+        Ok(records)
+    }
+
+    async fn fetch_all(&mut self, projector: &Projector) -> Result<Records> {
         self.bytes_this_sync = 0;
         let caps = self.capabilities().await?;
         let delta_due = self.config.delta
@@ -283,7 +361,7 @@ impl ScimSource {
                         );
                         self.delta_refused = true;
                         self.known = None;
-                        return self.full_listing(caps).await;
+                        return self.full_listing(caps, projector).await;
                     }
                     Err(e) => return Err(e),
                 };
@@ -304,20 +382,24 @@ impl ScimSource {
                             known.groups.insert(id, g);
                         }
                     }
-                    return Ok(DirectoryData {
+                    let data = DirectoryData {
                         users: known.users.values().cloned().collect(),
                         groups: known.groups.values().cloned().collect(),
-                    });
+                    };
+                    return Ok(project(data, projector));
                 }
             }
         }
-        self.full_listing(caps).await
+        self.full_listing(caps, projector).await
     }
 
     /// Lists everything; with `delta` on, keeps the listing for the delta syncs that follow.
-    async fn full_listing(&mut self, caps: Capabilities) -> Result<DirectoryData> {
+    async fn full_listing(&mut self, caps: Capabilities, projector: &Projector) -> Result<Records> {
+        if !self.config.delta || self.delta_refused {
+            return self.list_projected(caps, projector).await;
+        }
         let (users, groups) = self.list_both(None, caps).await?;
-        if self.config.delta && !self.delta_refused {
+        {
             self.known = Some(Known {
                 newest_change: newest_change(&users, &groups),
                 users: users
@@ -331,7 +413,7 @@ impl ScimSource {
                 full_at: Instant::now(),
             });
         }
-        Ok(DirectoryData { users, groups })
+        Ok(project(DirectoryData { users, groups }, projector))
     }
 }
 
@@ -370,8 +452,188 @@ fn newest_change(users: &[Value], groups: &[Value]) -> Option<OffsetDateTime> {
 }
 
 impl Source for ScimSource {
-    fn fetch(&mut self) -> FetchFuture<'_> {
-        Box::pin(self.fetch_all())
+    fn fetch<'a>(&'a mut self, projector: &'a Projector) -> FetchFuture<'a> {
+        Box::pin(self.fetch_all(projector))
+    }
+}
+
+/// What one list page said. Its resources went to the sink as they were parsed, one at a time,
+/// so a page is never held as one JSON tree.
+#[derive(Debug, Default)]
+struct PageSummary {
+    not_an_object: bool,
+    resources_not_a_list: bool,
+    /// Resources on the page, and how many of them the sink took as new.
+    listed: usize,
+    new: usize,
+    total: Option<u64>,
+    next_cursor: Option<String>,
+}
+
+/// Reads a list response (`{"totalResults": …, "Resources": […], "nextCursor": …}`).
+struct PageSeed<'s> {
+    sink: &'s mut (dyn FnMut(Value) -> bool + Send),
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = PageSummary;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<PageSummary, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = PageSummary;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a SCIM list response")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<PageSummary, A::Error> {
+        let mut page = PageSummary::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "Resources" => {
+                    let (listed, new, is_list) = map.next_value_seed(ResourcesSeed {
+                        sink: &mut *self.sink,
+                    })?;
+                    page.listed += listed;
+                    page.new += new;
+                    page.resources_not_a_list |= !is_list;
+                }
+                "totalResults" => page.total = map.next_value::<Value>()?.as_u64(),
+                "nextCursor" => {
+                    page.next_cursor = map.next_value::<Value>()?.as_str().map(str::to_string)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<PageSummary, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+    fn visit_unit<E>(self) -> std::result::Result<PageSummary, E> {
+        Ok(PageSummary {
+            not_an_object: true,
+            ..PageSummary::default()
+        })
+    }
+}
+
+/// A page's `Resources`: each element is handed to the sink as soon as it is parsed. Yields
+/// (listed, new, whether it was a list or null).
+struct ResourcesSeed<'s> {
+    sink: &'s mut (dyn FnMut(Value) -> bool + Send),
+}
+
+impl<'de> DeserializeSeed<'de> for ResourcesSeed<'_> {
+    type Value = (usize, usize, bool);
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResourcesSeed<'_> {
+    type Value = (usize, usize, bool);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of SCIM resources")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let (mut listed, mut new) = (0, 0);
+        while let Some(resource) = seq.next_element::<Value>()? {
+            listed += 1;
+            if (self.sink)(resource) {
+                new += 1;
+            }
+        }
+        Ok((listed, new, true))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, true))
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, true))
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok((0, 0, false))
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok((0, 0, false))
     }
 }
 
@@ -385,8 +647,8 @@ struct Pager {
     done: bool,
     pages: u64,
     max_entries: usize,
-    seen: HashSet<String>,
-    items: Vec<Value>,
+    /// New resources handed on so far.
+    items: usize,
     announced_total: Option<u64>,
 }
 
@@ -399,8 +661,7 @@ impl Pager {
             done: false,
             pages: 0,
             max_entries,
-            seen: HashSet::new(),
-            items: Vec::new(),
+            items: 0,
             announced_total: None,
         }
     }
@@ -417,54 +678,63 @@ impl Pager {
         Some(params)
     }
 
-    fn accept(&mut self, page: &Value) -> std::result::Result<(), String> {
+    /// Takes one page, handing its resources to `sink`, which says whether each was new.
+    /// Takes one page, handing its resources to `sink`, which says whether each was new.
+    #[cfg(test)]
+    fn accept(
+        &mut self,
+        page: Value,
+        sink: &mut (dyn FnMut(Value) -> bool + Send),
+    ) -> std::result::Result<(), String> {
+        use serde::de::DeserializeSeed;
+        self.start_page()?;
+        let summary = PageSeed { sink }
+            .deserialize(page)
+            .map_err(|e| e.to_string())?;
+        self.finish_page(summary)
+    }
+
+    /// Counts a page about to be read: every page must bring something new, so a listing ends
+    /// within max_entries pages.
+    fn start_page(&mut self) -> std::result::Result<(), String> {
         self.pages += 1;
-        // Every page must bring something new, so a listing ends within max_entries pages.
         if self.pages > self.max_entries as u64 + 1 {
             return Err(format!("more than {} pages", self.max_entries + 1));
         }
-        if !page.is_object() {
+        Ok(())
+    }
+
+    /// Takes what a page said, its resources already handed on.
+    fn finish_page(&mut self, page: PageSummary) -> std::result::Result<(), String> {
+        if page.not_an_object {
             return Err("a page is not a JSON object".into());
         }
-        let resources: &[Value] = match page.get("Resources") {
-            None | Some(Value::Null) => &[],
-            Some(Value::Array(items)) => items,
-            Some(_) => return Err("\"Resources\" is not a list".into()),
-        };
-        if let Some(total) = page.get("totalResults").and_then(Value::as_u64) {
+        if page.resources_not_a_list {
+            return Err("\"Resources\" is not a list".into());
+        }
+        if let Some(total) = page.total {
             self.announced_total = Some(total);
         }
-        let mut new = 0;
-        for r in resources {
-            let is_new = match r.get("id").and_then(Value::as_str) {
-                Some(id) => self.seen.insert(id.to_string()),
-                // No id: the mapping reports it; it cannot be a repeat we could recognise.
-                None => true,
-            };
-            if is_new {
-                self.items.push(r.clone());
-                new += 1;
-            }
-        }
-        if self.items.len() > self.max_entries {
+        self.items += page.new;
+        if self.items > self.max_entries {
             return Err(format!("more than {} entries", self.max_entries));
         }
-        if resources.is_empty() {
+        if page.listed == 0 {
             self.done = true;
             return Ok(());
         }
-        if new == 0 {
+        if page.new == 0 {
             return Err(format!(
                 "page {} repeats entries already listed (the server pages endlessly)",
                 self.pages
             ));
         }
         match &mut self.cursor {
-            Some(cursor) => match page.get("nextCursor").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() => *cursor = next.to_string(),
+            Some(cursor) => match page.next_cursor {
+                Some(next) if !next.is_empty() => *cursor = next,
                 _ => self.done = true,
             },
-            None => self.start_index += resources.len() as u64,
+            None => self.start_index += page.listed as u64,
         }
         Ok(())
     }
@@ -472,9 +742,9 @@ impl Pager {
     /// Something odd but not fatal about a finished listing.
     fn warning(&self) -> Option<String> {
         match self.announced_total {
-            Some(total) if (self.items.len() as u64) < total => Some(format!(
+            Some(total) if (self.items as u64) < total => Some(format!(
                 "the listing ended at {} entries although the server announced {total}",
-                self.items.len()
+                self.items
             )),
             _ => None,
         }
@@ -491,12 +761,22 @@ mod tests {
         json!({"totalResults": total, "Resources": resources})
     }
 
+    /// A sink that takes each id once, as `list_values` does.
+    fn sink() -> impl FnMut(Value) -> bool + Send {
+        let mut seen = HashSet::new();
+        move |r: Value| match r.get("id").and_then(Value::as_str) {
+            Some(id) => seen.insert(id.to_string()),
+            None => true,
+        }
+    }
+
     fn run(pager: &mut Pager, pages: &[Value]) -> std::result::Result<usize, String> {
         let mut served = 0;
+        let mut sink = sink();
         while pager.next_params().is_some() {
             let page = pages.get(served).cloned().unwrap_or(json!({}));
             served += 1;
-            pager.accept(&page)?;
+            pager.accept(page, &mut sink)?;
         }
         Ok(served)
     }
@@ -515,7 +795,7 @@ mod tests {
             served, 4,
             "three pages and the empty one that ends the listing"
         );
-        assert_eq!(pager.items.len(), 5);
+        assert_eq!(pager.items, 5);
         assert!(pager.warning().is_none());
     }
 
@@ -526,7 +806,7 @@ mod tests {
             run(&mut pager, &[json!({"totalResults": 0, "itemsPerPage": 0})]).unwrap(),
             1
         );
-        assert!(pager.items.is_empty());
+        assert_eq!(pager.items, 0);
     }
 
     #[test]
@@ -534,13 +814,12 @@ mod tests {
         let mut low = Pager::new(2, false, 1000);
         run(&mut low, &[page(0..2, 2), page(2..4, 2)]).unwrap();
         assert_eq!(
-            low.items.len(),
-            4,
+            low.items, 4,
             "entries past a too-low total are still listed"
         );
         let mut high = Pager::new(2, false, 1000);
         run(&mut high, &[page(0..2, 1_000_000_000)]).unwrap();
-        assert_eq!(high.items.len(), 2);
+        assert_eq!(high.items, 2);
         assert!(high.warning().unwrap().contains("announced 1000000000"));
     }
 
@@ -554,8 +833,10 @@ mod tests {
         let err = run(&mut pager, &[page(0..2, 9), page(2..4, 9)]).unwrap_err();
         assert!(err.contains("more than 3 entries"), "{err}");
         let mut pager = Pager::new(2, false, 3);
-        assert!(pager.accept(&json!({"Resources": "x"})).is_err());
-        assert!(pager.accept(&json!([1, 2])).is_err());
+        assert!(pager
+            .accept(json!({"Resources": "x"}), &mut sink())
+            .is_err());
+        assert!(pager.accept(json!([1, 2]), &mut sink()).is_err());
     }
 
     #[test]
@@ -582,13 +863,13 @@ mod tests {
         assert_eq!(pager.next_params().unwrap()[1], ("cursor", String::new()));
         let mut first = page(0..2, 3);
         first["nextCursor"] = json!("abc");
-        pager.accept(&first).unwrap();
+        pager.accept(first, &mut sink()).unwrap();
         assert_eq!(
             pager.next_params().unwrap()[1],
             ("cursor", "abc".to_string())
         );
-        pager.accept(&page(2..3, 3)).unwrap();
+        pager.accept(page(2..3, 3), &mut sink()).unwrap();
         assert!(pager.next_params().is_none());
-        assert_eq!(pager.items.len(), 3);
+        assert_eq!(pager.items, 3);
     }
 }

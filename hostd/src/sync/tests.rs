@@ -1,8 +1,9 @@
 use super::*;
-use crate::mapping::DirectoryData;
+use crate::mapping::Records;
 use crate::source::{FetchFuture, FileSource};
 use serde_json::json;
 use std::os::unix::fs::MetadataExt;
+use usher_cache::Reader;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -143,8 +144,8 @@ fn a_failed_fetch_or_broken_export_leaves_the_cache_untouched() {
     assert!(f.sync(false).is_err());
     struct Failing;
     impl Source for Failing {
-        fn fetch(&mut self) -> FetchFuture<'_> {
-            Box::pin(async { Err::<DirectoryData, _>(Error::Source("connection refused".into())) })
+        fn fetch<'a>(&'a mut self, _: &'a Projector) -> FetchFuture<'a> {
+            Box::pin(async { Err::<Records, _>(Error::Source("connection refused".into())) })
         }
     }
     assert!(block_on(sync_once(&f.config, &mut Failing, &f.paths, false)).is_err());

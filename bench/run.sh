@@ -1,7 +1,9 @@
 #!/bin/bash
 # NSS benchmark: libnss_usher against glibc's `files` and Debian's libnss-cache holding the same
-# entries, side by side in one run, each backend in its own private namespace (as root; nothing
-# reaches the machine's /etc). A benchmark, not a test: it asserts no timing.
+# entries, and against `floor` (bench/nss_floor.c: a module that answers at once, i.e. glibc's own
+# cost per call, mostly the stat of nsswitch.conf it makes on every call), side by side in one
+# run, each backend in its own private namespace (as root; nothing reaches the machine's /etc). A
+# benchmark, not a test: it asserts no timing.
 #
 # usage: bench/run.sh [SIZES...]      (default: 10000 100000)
 # For each size N: N users, 10,000 groups, each user in 50 of them (tests/tools/gen_directory.py),
@@ -39,6 +41,7 @@ trap cleanup EXIT
 echo "== building (cargo build --release, nssbench)" >&2
 (cd "$ROOT" && cargo build --release) >&2
 gcc -O2 -Wall -o "$WORK/nssbench" "$ROOT/bench/nssbench.c"
+gcc -O2 -Wall -shared -fPIC -o "$WORK/libnss_floor.so.2" "$ROOT/bench/nss_floor.c"
 
 CACHE_NOTE=
 if ! grep -q 'libnss_cache\.so\.2' <(ldconfig -p); then
@@ -50,6 +53,7 @@ if ! grep -q 'libnss_cache\.so\.2' <(ldconfig -p); then
 fi
 BACKENDS=(files usher)
 [ -z "$CACHE_NOTE" ] && BACKENDS+=(cache)
+BACKENDS+=(floor)
 
 RESULTS=$WORK/results.tsv
 RAW=$WORK/raw.txt
@@ -66,6 +70,7 @@ for size in "${SIZES[@]}"; do
         echo "== size $size: $backend" >&2
         unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
             env BACKEND="$backend" SIZE="$size" DATA="$data" NSSBENCH="$WORK/nssbench" \
+                FLOOR_SO="$WORK/libnss_floor.so.2" \
                 ITERS="$ITERS" BUDGET_MS="$BUDGET_MS" RESULTS="$RESULTS" RAW="$RAW" ROOT="$ROOT" \
             bash -c 'set -euo pipefail; . "$ROOT/tests/e2e/ns-setup.sh"; . "$ROOT/tests/e2e/lib.sh"; . "$ROOT/bench/in-namespace.sh"' \
             || echo "== size $size: $backend: the run failed (exit $?)" | tee -a "$RAW" >&2
@@ -135,7 +140,7 @@ def ratio(size, a, b, pos, fn):
 
 fns = ["getpwnam_r", "getpwuid_r", "getgrnam_r", "getgrgid_r", "getgrouplist"]
 sizes = sorted({k[0] for k in data})
-backends = [b for b in ["files", "usher", "cache"] if any(k[1] == b for k in data)]
+backends = [b for b in ["files", "usher", "cache", "floor"] if any(k[1] == b for k in data)]
 print(f"## NSS benchmark, {datetime.date.today().isoformat()}")
 print()
 print(f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}, {glibc()}.")
@@ -166,7 +171,7 @@ for size in sizes:
                 e = data.get((size, backend, "-", "getent_passwd_wc"))
                 enum = f"{human(e[0])} ({e[1]:,} lines)" if e else "–"
             print(f"| {backend} | {pos} | " + " | ".join(cell(size, backend, pos, f) for f in fns) + f" | {enum} |")
-    for other in [b for b in backends if b != "usher"]:
+    for other in [b for b in backends if b not in ("usher", "floor")]:
         if "usher" not in backends:
             break
         for pos in ["start", "end"]:
@@ -174,4 +179,13 @@ for size in sizes:
             if pos == "start":
                 enum = ratio(size, "usher", other, "-", "getent_passwd_wc")
             print(f"| usher ÷ {other} | {pos} | " + " | ".join(ratio(size, "usher", other, pos, f) for f in fns) + f" | {enum} |")
+    if "usher" in backends and "floor" in backends:
+        def minus(pos, fn):
+            a, b = data.get((size, "usher", pos, fn)), data.get((size, "floor", "start", fn))
+            try:
+                return human(float(a[0]) - float(b[0]))
+            except (TypeError, ValueError):
+                return "–"
+        for pos in ["start", "end"]:
+            print(f"| usher − floor (usher's own time) | {pos} | " + " | ".join(minus(pos, f) for f in fns) + " | |")
 PY

@@ -3,15 +3,15 @@
 //! large directory would otherwise be held twice, old and new).
 
 use crate::rows::UserRow;
-use crate::schema::SCHEMA_VERSION;
-use crate::{Error, Group, Meta, Reader, Result, User};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Rows};
+use crate::{Group, Meta, Reader, Result, User};
+use rusqlite::{OptionalExtension, Rows};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 pub struct Published {
-    conn: Connection,
+    /// A reader's handle, so the snapshot is checked exactly as the modules check it.
+    reader: Reader,
     meta: Meta,
     /// (hash of directory id, uid) of every user, sorted: finds the candidates for an id, which
     /// a point query then confirms.
@@ -35,19 +35,6 @@ fn candidates(index: &[(u64, u32)], hash: u64) -> impl Iterator<Item = u32> + '_
         .iter()
         .take_while(move |(h, _)| *h == hash)
         .map(|(_, key)| *key)
-}
-
-/// An SQLite URI for `path`, read-only and immutable, as the modules open it (see reader.rs).
-fn immutable_uri(path: &Path) -> String {
-    let mut uri = String::from("file:");
-    for b in path.as_os_str().as_encoded_bytes() {
-        match b {
-            b'?' | b'#' | b'%' => uri.push_str(&format!("%{b:02X}")),
-            _ => uri.push(char::from(*b)),
-        }
-    }
-    uri.push_str("?mode=ro&immutable=1");
-    uri
 }
 
 const USER_COLUMNS: &str = "name, uid, gid, gecos, home, shell, active, can_login, can_sudo, \
@@ -92,21 +79,9 @@ impl Published {
     /// groups by directory id.
     pub fn open(path: &Path) -> Result<Published> {
         // The same refusals as the modules' (version, truncation, garbage).
-        let meta = Reader::open(path)?.meta()?;
-        let conn = Connection::open_with_flags(
-            immutable_uri(path),
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found != SCHEMA_VERSION {
-            return Err(Error::SchemaVersion {
-                found,
-                expected: SCHEMA_VERSION,
-            });
-        }
+        let reader = Reader::open(path)?;
+        let meta = reader.meta()?;
+        let conn = &reader.conn;
         let index = |sql: &str| -> Result<Vec<(u64, u32)>> {
             let mut st = conn.prepare(sql)?;
             let mut rows = st.query([])?;
@@ -123,7 +98,7 @@ impl Published {
         let users = index("SELECT uid, directory_id FROM users")?;
         let groups = index("SELECT gid, directory_id FROM groups WHERE directory_id IS NOT NULL")?;
         Ok(Published {
-            conn,
+            reader,
             meta,
             users,
             groups,
@@ -140,7 +115,7 @@ impl Published {
 
     fn lists(&self, uid: u32) -> Result<[Vec<String>; 3]> {
         let list = |sql: &str| -> Result<Vec<String>> {
-            let mut st = self.conn.prepare_cached(sql)?;
+            let mut st = self.reader.conn.prepare_cached(sql)?;
             let rows = st.query_map([uid], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         };
@@ -155,7 +130,7 @@ impl Published {
     pub fn user(&self, directory_id: &str) -> Result<Option<User>> {
         for uid in candidates(&self.users, id_hash(directory_id)) {
             let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE uid = ?1");
-            let mut st = self.conn.prepare_cached(&sql)?;
+            let mut st = self.reader.conn.prepare_cached(&sql)?;
             let user = st
                 .query_row([uid], |r| {
                     Ok(User {
@@ -188,7 +163,7 @@ impl Published {
     /// The published directory group with this directory id, if any.
     pub fn group(&self, directory_id: &str) -> Result<Option<Group>> {
         for gid in candidates(&self.groups, id_hash(directory_id)) {
-            let mut st = self.conn.prepare_cached(
+            let mut st = self.reader.conn.prepare_cached(
                 "SELECT name, gid, directory_id, members FROM groups WHERE gid = ?1",
             )?;
             let group = st
@@ -217,14 +192,18 @@ impl Published {
     /// Every published user, one row at a time in uid order (`group_ids` left empty).
     pub fn for_each_user(&self, mut f: impl FnMut(&UserRow<'_>)) -> Result<()> {
         let mut users = self
+            .reader
             .conn
             .prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY uid"))?;
         let mut lists = [
-            self.conn
+            self.reader
+                .conn
                 .prepare("SELECT uid, email FROM user_emails ORDER BY uid, email")?,
-            self.conn
+            self.reader
+                .conn
                 .prepare("SELECT uid, key FROM user_ssh_keys ORDER BY uid, key")?,
-            self.conn
+            self.reader
+                .conn
                 .prepare("SELECT uid, principal FROM user_principals ORDER BY uid, principal")?,
         ];
         let [emails_st, keys_st, principals_st] = &mut lists;

@@ -150,7 +150,7 @@ impl Lookup {
 pub struct Reader {
     // Declared before `conn`: statements are finalized before their connection closes.
     lookups: RefCell<[Option<Statement>; LOOKUPS]>,
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
     file_id: (u64, u64),
     pid: u32,

@@ -132,24 +132,7 @@ impl Published {
             let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE uid = ?1");
             let mut st = self.reader.conn.prepare_cached(&sql)?;
             let user = st
-                .query_row([uid], |r| {
-                    Ok(User {
-                        name: r.get(0)?,
-                        uid: r.get(1)?,
-                        gid: r.get(2)?,
-                        gecos: r.get(3)?,
-                        home: r.get(4)?,
-                        shell: r.get(5)?,
-                        active: r.get(6)?,
-                        can_login: r.get(7)?,
-                        can_sudo: r.get(8)?,
-                        directory_id: r.get(9)?,
-                        directory_name: r.get(10)?,
-                        emails: Vec::new(),
-                        ssh_keys: Vec::new(),
-                        principals: Vec::new(),
-                    })
-                })
+                .query_row([uid], crate::reader::user_from_row)
                 .optional()?;
             if let Some(mut user) = user.filter(|u| u.directory_id == directory_id) {
                 let [emails, ssh_keys, principals] = self.lists(uid)?;

@@ -196,6 +196,28 @@ fn passwd_from_row(row: &Row<'_>) -> rusqlite::Result<PasswdEntry> {
     })
 }
 
+/// A user from the columns `name, uid, gid, gecos, home, shell, active, can_login, can_sudo,
+/// directory_id, directory_name` (its lists left empty).
+pub(crate) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    let p = passwd_from_row(r)?;
+    Ok(User {
+        name: p.name,
+        uid: p.uid,
+        gid: p.gid,
+        gecos: p.gecos,
+        home: p.home,
+        shell: p.shell,
+        active: r.get(6)?,
+        can_login: r.get(7)?,
+        can_sudo: r.get(8)?,
+        directory_id: r.get(9)?,
+        directory_name: r.get(10)?,
+        emails: Vec::new(),
+        ssh_keys: Vec::new(),
+        principals: Vec::new(),
+    })
+}
+
 /// The items of a `,`-joined list column (none for an empty string).
 fn split_list(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').filter(|item| !item.is_empty())
@@ -529,25 +551,7 @@ impl Reader {
                 passwd_columns!(),
                 ", active, can_login, can_sudo, directory_id, directory_name FROM users ORDER BY uid"
             ))?;
-            let rows = st.query_map([], |r| {
-                let p = passwd_from_row(r)?;
-                Ok(User {
-                    name: p.name,
-                    uid: p.uid,
-                    gid: p.gid,
-                    gecos: p.gecos,
-                    home: p.home,
-                    shell: p.shell,
-                    active: r.get(6)?,
-                    can_login: r.get(7)?,
-                    can_sudo: r.get(8)?,
-                    directory_id: r.get(9)?,
-                    directory_name: r.get(10)?,
-                    emails: Vec::new(),
-                    ssh_keys: Vec::new(),
-                    principals: Vec::new(),
-                })
-            })?;
+            let rows = st.query_map([], user_from_row)?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let index: HashMap<u32, usize> =

@@ -1,8 +1,9 @@
 //! The read side, used inside other processes by the NSS and PAM modules and by `usherctl`.
 //!
-//! A `Reader` is one read-only, immutable, lock-free SQLite connection to one published snapshot.
-//! It is not shared between threads (the modules keep one per thread) and it knows the process and
-//! the inode it was opened for, so a forked child or a newer snapshot is noticed by `is_current`.
+//! A `Reader` is one read-only, immutable, lock-free SQLite connection to one published snapshot,
+//! with its prepared statements. It is used by one thread at a time (the modules keep one per
+//! thread, and an enumeration cursor's under the enumeration's lock), and it knows the fork count
+//! and the inode it was opened at, so a forked child or a newer snapshot is noticed by `is_current`.
 
 use crate::chunks;
 use crate::fork;
@@ -66,10 +67,6 @@ pub struct GroupRef<'a> {
 }
 
 impl<'a> GroupRef<'a> {
-    pub fn new(name: &'a [u8], gid: u32, members: &'a [u8]) -> GroupRef<'a> {
-        GroupRef { name, gid, members }
-    }
-
     /// The members' names, in stored order.
     pub fn members(&self) -> impl Iterator<Item = &'a [u8]> {
         self.members

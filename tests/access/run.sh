@@ -10,9 +10,9 @@
 #      default 180), USHER_ACCESS_VERBOSE=1 (print every test's output, not only failures),
 #      USHER_ACCESS_NO_NETNS=1 (share the machine's network namespace: sshd then needs
 #      127.0.0.1:2222 free).
-# Builds the release binaries (and pam-module's examples, for pam-module/tests/pamtester.sh) when
-# missing. Prints `PASS name` or `FAIL name` per test (a failure followed by its output), then one
-# line `N passed, M failed`. Exits 1 if any test failed.
+# Builds the release binaries when missing, and pam-module's examples (for
+# pam-module/tests/pamtester.sh) always. Prints `PASS name` or `FAIL name` per test (a failure
+# followed by its output), then one line `N passed, M failed`. Exits 1 if any test failed.
 # Needs: root, unshare, python3, openssh-server, openssh-client, sudo, pamtester (iproute2's ip is
 # used to bring up lo in the private network namespace when installed; python3 does it otherwise).
 set -uo pipefail
@@ -37,11 +37,9 @@ if [ ! -x "$USHER_TARGET/release/usherd" ] || [ ! -x "$USHER_TARGET/release/ushe
     echo "building release binaries (cargo build --release)" >&2
     (cd "$ROOT" && cargo build --release) >&2 || { echo "tests/access/run.sh: build failed" >&2; exit 2; }
 fi
-if [ ! -x "$USHER_TARGET/release/examples/mkcache" ]; then
-    echo "building pam-module examples (cargo build --release -p usher-pam --examples)" >&2
-    (cd "$ROOT" && cargo build --release -p usher-pam --examples) >&2 \
-        || { echo "tests/access/run.sh: build failed" >&2; exit 2; }
-fi
+# Always (a no-op when fresh): a stale mkcache would write a cache of an older schema version.
+(cd "$ROOT" && cargo build --release -p usher-pam --examples) >&2 \
+    || { echo "tests/access/run.sh: build failed" >&2; exit 2; }
 
 passed=0
 failed=0

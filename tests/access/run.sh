@@ -30,8 +30,8 @@ fi
 for tool in unshare python3 getent ssh ssh-keygen /usr/sbin/sshd sudo visudo pamtester setpriv timeout; do
     command -v "$tool" >/dev/null || { echo "tests/access/run.sh: $tool is missing" >&2; exit 2; }
 done
-netns=(--net)
-[ "${USHER_ACCESS_NO_NETNS:-}" != 1 ] || netns=()
+UNSHARE_EXTRA=(--net)
+[ "${USHER_ACCESS_NO_NETNS:-}" != 1 ] || UNSHARE_EXTRA=()
 if [ ! -x "$USHER_TARGET/release/usherd" ] || [ ! -x "$USHER_TARGET/release/usherctl" ] \
     || [ ! -f "$USHER_TARGET/release/libnss_usher.so" ] || [ ! -f "$USHER_TARGET/release/libpam_usher.so" ]; then
     echo "building release binaries (cargo build --release)" >&2
@@ -41,40 +41,7 @@ fi
 (cd "$ROOT" && cargo build --release -p usher-pam --examples) >&2 \
     || { echo "tests/access/run.sh: build failed" >&2; exit 2; }
 
-passed=0
-failed=0
-started=$(date +%s)
-logdir=$(mktemp -d /tmp/usher-access.XXXXXX)
-trap 'rm -rf "$logdir"' EXIT
-for test in "$HERE"/test_*.sh; do
-    [ -e "$test" ] || continue
-    name=$(basename "$test" .sh)
-    name=${name#test_}
-    case "$name" in *"$FILTER"*) ;; *) continue ;; esac
-    log=$logdir/$name.log
-    rc=0
-    t0=$(date +%s%N)
-    timeout --kill-after=10 "$TIMEOUT" \
-        unshare --mount --propagation private --pid --fork --kill-child --mount-proc "${netns[@]}" \
-        env USHER_TEST_NAME="$name" HERE="$HERE" TEST="$test" \
-        bash -c 'set -euo pipefail; . "$USHER_ROOT/tests/e2e/ns-setup.sh"; . "$USHER_ROOT/tests/e2e/lib.sh";
-                 . "$HERE/lib.sh"; cd "$USHER_WORK"; . "$TEST"' \
-        </dev/null >"$log" 2>&1 || rc=$?
-    t1=$(date +%s%N)
-    secs=$(awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "FAIL: timed out after ${TIMEOUT}s" >>"$log"
-    fi
-    if [ "$rc" = 0 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name (${secs}s)"
-        [ "${USHER_ACCESS_VERBOSE:-}" = 1 ] && sed 's/^/    /' "$log"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name (exit status $rc, ${secs}s)"
-        sed 's/^/    /' "$log"
-    fi
-done
-echo "(total $(($(date +%s) - started)) s)"
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+SUITE_LIB=$HERE/lib.sh
+VERBOSE=${USHER_ACCESS_VERBOSE:-}
+. "$ROOT/tests/e2e/runner.sh"
+run_namespace_tests

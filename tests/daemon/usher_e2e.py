@@ -77,6 +77,17 @@ def wait_for(predicate, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def stop_process(process, grace=10):
+    """SIGTERM to a child we started (by its pid), SIGKILL after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run(*args, timeout=60, check=False, input=None):
     """Runs a command; returns CompletedProcess with text stdout/stderr."""
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
@@ -229,13 +240,7 @@ class ScimServer:
             return False
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 class Proxy:
@@ -297,13 +302,7 @@ class ProxyProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process.stdout.close()
 
 

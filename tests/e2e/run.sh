@@ -29,34 +29,6 @@ if [ ! -x "$USHER_TARGET/release/usherd" ] || [ ! -f "$USHER_TARGET/release/libn
     (cd "$ROOT" && cargo build --release) >&2 || { echo "tests/e2e/run.sh: build failed" >&2; exit 2; }
 fi
 
-passed=0
-failed=0
-logdir=$(mktemp -d /tmp/usher-e2e.XXXXXX)
-trap 'rm -rf "$logdir"' EXIT
-for test in "$HERE"/test_*.sh; do
-    [ -e "$test" ] || continue
-    name=$(basename "$test" .sh)
-    name=${name#test_}
-    case "$name" in *"$FILTER"*) ;; *) continue ;; esac
-    log=$logdir/$name.log
-    rc=0
-    timeout --kill-after=10 "$TIMEOUT" \
-        unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
-        env USHER_TEST_NAME="$name" HERE="$HERE" TEST="$test" \
-        bash -c 'set -euo pipefail; . "$HERE/ns-setup.sh"; . "$HERE/lib.sh"; cd "$USHER_WORK"; . "$TEST"' \
-        </dev/null >"$log" 2>&1 || rc=$?
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "FAIL: timed out after ${TIMEOUT}s" >>"$log"
-    fi
-    if [ "$rc" = 0 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-        [ "${USHER_E2E_VERBOSE:-}" = 1 ] && sed 's/^/    /' "$log"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name (exit status $rc)"
-        sed 's/^/    /' "$log"
-    fi
-done
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+VERBOSE=${USHER_E2E_VERBOSE:-}
+. "$HERE/runner.sh"
+run_namespace_tests

@@ -39,34 +39,7 @@ for f in usherd usherctl libnss_usher.so; do
     [ -e "$USHER_TARGET/release/$f" ] || { echo "tests/okta_e2e/run.sh: $USHER_TARGET/release/$f is missing" >&2; exit 2; }
 done
 
-passed=0
-failed=0
-logdir=$(mktemp -d /tmp/usher-okta-e2e.XXXXXX)
-trap 'rm -rf "$logdir"' EXIT
-for test in "$HERE"/test_*.sh; do
-    [ -e "$test" ] || continue
-    name=$(basename "$test" .sh)
-    name=${name#test_}
-    case "$name" in *"$FILTER"*) ;; *) continue ;; esac
-    log=$logdir/$name.log
-    rc=0
-    timeout --kill-after=10 "$TIMEOUT" \
-        unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
-        env USHER_TEST_NAME="$name" E2E="$ROOT/tests/e2e" HERE="$HERE" TEST="$test" \
-        bash -c 'set -euo pipefail; . "$E2E/ns-setup.sh"; . "$E2E/lib.sh"; . "$HERE/lib.sh"; cd "$USHER_WORK"; . "$TEST"' \
-        </dev/null >"$log" 2>&1 || rc=$?
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "FAIL: timed out after ${TIMEOUT}s" >>"$log"
-    fi
-    if [ "$rc" = 0 ]; then
-        passed=$((passed + 1))
-        echo "PASS $name"
-        [ "${USHER_OKTA_E2E_VERBOSE:-}" = 1 ] && sed 's/^/    /' "$log"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name (exit status $rc)"
-        sed 's/^/    /' "$log"
-    fi
-done
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+SUITE_LIB=$HERE/lib.sh
+VERBOSE=${USHER_OKTA_E2E_VERBOSE:-}
+. "$ROOT/tests/e2e/runner.sh"
+run_namespace_tests

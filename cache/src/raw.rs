@@ -61,20 +61,19 @@ impl Statement {
         unsafe { ffi::sqlite3_db_handle(self.stmt.as_ptr()) }
     }
 
-    /// Runs the statement with `bind` applied and hands each row to `row` until it returns
-    /// `Some`, or the rows run out. The statement is reset and its bindings cleared on every path,
-    /// so a borrowed text binding is never read after this returns.
-    pub(crate) fn query<T>(
+    /// Runs the statement with `bind` applied and hands its first row, if any, to `row`. The
+    /// statement is reset and its bindings cleared on every path, so a borrowed text binding is
+    /// never read after this returns.
+    pub(crate) fn query_first<T>(
         &mut self,
         bind: Bind<'_>,
-        mut row: impl FnMut(&Row<'_>) -> Result<Option<T>>,
+        row: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        let result = self.bind(bind).and_then(|()| loop {
-            if !self.step()? {
-                return Ok(None);
-            }
-            if let Some(found) = row(&Row { stmt: self })? {
-                return Ok(Some(found));
+        let result = self.bind(bind).and_then(|()| {
+            if self.step()? {
+                row(&Row { stmt: self }).map(Some)
+            } else {
+                Ok(None)
             }
         });
         self.reset();

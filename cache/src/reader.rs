@@ -366,8 +366,7 @@ impl Reader {
             // (field order of `Reader`).
             None => slot.insert(unsafe { Statement::prepare(self.conn.handle(), which.sql())? }),
         };
-        let mut row = Some(row);
-        stmt.query(key, |r| row.take().map(|f| f(r)).transpose())
+        stmt.query_first(key, row)
     }
 
     /// The user named `name`, lent to `f`.

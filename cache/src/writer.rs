@@ -241,6 +241,13 @@ where
     Ok(())
 }
 
+/// A text column's bytes, borrowed from the row.
+fn text_bytes<'r>(row: &'r rusqlite::Row<'_>, column: usize) -> Result<&'r [u8]> {
+    row.get_ref(column)?
+        .as_bytes()
+        .map_err(|e| Error::InvalidSnapshot(format!("users column {column}: {e}")))
+}
+
 /// Packs every passwd entry, in name order (read back through the finished name index), into
 /// `passwd_chunks` for enumeration.
 fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
@@ -250,31 +257,19 @@ fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let mut put_chunk =
         tx.prepare("INSERT INTO passwd_chunks (id, first_name, entries) VALUES (?1, ?2, ?3)")?;
     let mut rows = users.query([])?;
-    let bytes = |row: &rusqlite::Row<'_>, i: usize| -> Result<Vec<u8>> {
-        row.get_ref(i)?
-            .as_bytes()
-            .map(<[u8]>::to_vec)
-            .map_err(|e| Error::InvalidSnapshot(format!("users column {i}: {e}")))
-    };
     let (mut id, mut count, mut first, mut chunk) = (0i64, 0usize, String::new(), Vec::new());
     while let Some(row) = rows.next()? {
-        let (name, gecos, home, shell) = (
-            bytes(row, 0)?,
-            bytes(row, 3)?,
-            bytes(row, 4)?,
-            bytes(row, 5)?,
-        );
-        if count == 0 {
-            first = String::from_utf8_lossy(&name).into_owned();
-        }
         let entry = crate::PasswdRef {
-            name: &name,
+            name: text_bytes(row, 0)?,
             uid: row.get(1)?,
             gid: row.get(2)?,
-            gecos: &gecos,
-            home: &home,
-            shell: &shell,
+            gecos: text_bytes(row, 3)?,
+            home: text_bytes(row, 4)?,
+            shell: text_bytes(row, 5)?,
         };
+        if count == 0 {
+            first = String::from_utf8_lossy(entry.name).into_owned();
+        }
         count += usize::from(chunks::push(&mut chunk, &entry));
         if count == chunks::ENTRIES_PER_CHUNK {
             put_chunk.execute(params![id, first, chunk])?;

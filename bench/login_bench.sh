@@ -287,9 +287,10 @@ def median_ci(xs, rounds=2000):
     rng = random.Random(1)
     meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(rounds))
     return meds[int(0.025 * rounds)], meds[int(0.975 * rounds) - 1]
-def load(name):
+def load(name, per_ms=1000):
+    """One integer per line, in units of 1/per_ms ms (µs by default)."""
     with open(os.path.join(out, name)) as f:
-        return [int(x) / 1000 for x in f.read().split()]
+        return [int(x) / per_ms for x in f.read().split()]
 def p90(xs):
     s = sorted(xs)
     return s[max(0, -(-9 * len(s) // 10) - 1)]   # nearest rank
@@ -329,10 +330,7 @@ L.append(f"OpenSSH's per-name authentication padding in this run: alice {pad.get
          f"(local user).")
 L.append("")
 _, same, same_hi = verdicts[1]
-def timed(name):
-    with open(os.path.join(out, name)) as f:
-        return [int(x) / 1e6 for x in f.read().split()]
-tu, te = timed("timed-usherctl.ns"), timed("timed-echo.ns")
+tu, te = load("timed-usherctl.ns", 1e6), load("timed-echo.ns", 1e6)
 L.append(f"Inside sshd (bench/timed_command.c in front of the principals command, {len(tu)} logins "
          f"each): the command itself takes {statistics.median(tu):.2f} ms per call for `usherctl "
          f"principals` and {statistics.median(te):.2f} ms for `/bin/echo` (medians); sshd runs it "

@@ -6,6 +6,7 @@
 //! never write a `-journal`/`-shm` file and cannot see a half-written state; a reader notices a newer
 //! snapshot by the path's inode and reopens.
 
+mod buckets;
 mod chunks;
 mod fork;
 mod published;

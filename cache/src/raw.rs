@@ -1,9 +1,7 @@
-//! Prepared statements held by a `Reader` for its whole life, driven through SQLite's C API.
-//!
-//! The lookups the NSS module makes are a few hundred nanoseconds of SQLite work each; rusqlite's
-//! statement cache (hashing the SQL on every call) and owned `String` results cost about as much
-//! again. Here a statement is prepared once, bound without copying, and its columns are lent to the
-//! caller as `&str` straight from SQLite's row buffer.
+//! SQLite's C API where the modules need it without rusqlite's per-call costs (its statement
+//! cache hashes the SQL on every call, and its results are owned `String`s): the enumeration
+//! cursors' statements, whose columns are lent straight from SQLite's row buffer, and the blob
+//! handles the point lookups read their buckets through.
 
 use crate::{Error, Result};
 use rusqlite::ffi;
@@ -61,42 +59,25 @@ impl Statement {
         unsafe { ffi::sqlite3_db_handle(self.stmt.as_ptr()) }
     }
 
-    /// Runs the statement with `bind` applied and hands its first row, if any, to `row`. The
-    /// statement is reset and its bindings cleared on every path, so a borrowed text binding is
-    /// never read after this returns.
-    pub(crate) fn query_first<T>(
-        &mut self,
-        bind: Bind<'_>,
-        row: impl FnOnce(&Row<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        let result = self.bind(bind).and_then(|()| {
-            if self.step()? {
-                row(&Row { stmt: self }).map(Some)
-            } else {
-                Ok(None)
-            }
-        });
-        self.reset();
-        result
-    }
-
     /// Binds parameter 1.
     pub(crate) fn bind(&mut self, bind: Bind<'_>) -> Result<()> {
         let stmt = self.stmt.as_ptr();
-        // SAFETY: live statement; the text pointer and length describe a valid byte slice that
-        // outlives the statement's use of it (see above).
+        // SAFETY: live statement; the text pointer and length describe a valid byte slice, which
+        // SQLite copies (SQLITE_TRANSIENT).
         let rc = unsafe {
             match bind {
                 Bind::Int(value) => ffi::sqlite3_bind_int64(stmt, 1, value),
-                Bind::Text(text) | Bind::TextCopy(text) => {
+                Bind::Text(text) => {
                     let Ok(len) = c_int::try_from(text.len()) else {
                         return Err(Error::InvalidSnapshot("key too long".into()));
                     };
-                    let destructor = match bind {
-                        Bind::TextCopy(_) => ffi::SQLITE_TRANSIENT(),
-                        _ => ffi::SQLITE_STATIC(),
-                    };
-                    ffi::sqlite3_bind_text(stmt, 1, text.as_ptr().cast(), len, destructor)
+                    ffi::sqlite3_bind_text(
+                        stmt,
+                        1,
+                        text.as_ptr().cast(),
+                        len,
+                        ffi::SQLITE_TRANSIENT(),
+                    )
                 }
             }
         };
@@ -117,15 +98,6 @@ impl Statement {
         }
     }
 
-    /// Back to before the first row, with no parameter bound.
-    pub(crate) fn reset(&mut self) {
-        // SAFETY: live statement. reset's return repeats the last step's error, already reported.
-        unsafe {
-            ffi::sqlite3_reset(self.stmt.as_ptr());
-            ffi::sqlite3_clear_bindings(self.stmt.as_ptr());
-        }
-    }
-
     /// The current row (valid after `step` returned `true`, until the next `step` or `reset`).
     pub(crate) fn row(&self) -> Row<'_> {
         Row { stmt: self }
@@ -143,10 +115,8 @@ impl Drop for Statement {
 #[derive(Clone, Copy)]
 pub(crate) enum Bind<'a> {
     Int(i64),
-    /// Bound in place: for a statement reset before the text's borrow ends.
+    /// Copied by SQLite, so the statement may go on stepping after the borrow ends.
     Text(&'a [u8]),
-    /// Copied by SQLite: for a statement kept stepping after this call.
-    TextCopy(&'a [u8]),
 }
 
 /// The current row of a statement. Borrowing the statement keeps it from stepping while the
@@ -183,10 +153,83 @@ impl<'s> Row<'s> {
             std::slice::from_raw_parts(p, len)
         }
     }
+}
 
-    /// A text column as UTF-8.
-    pub(crate) fn text(&self, column: c_int) -> Result<&'s str> {
-        std::str::from_utf8(self.bytes(column))
-            .map_err(|_| Error::InvalidSnapshot("text is not UTF-8".into()))
+/// A read-only blob handle on one column of a rowid table, moved from row to row. A move to a
+/// rowid that does not exist aborts the handle for good, so it is only used on tables with no gaps
+/// in their rowids (the bucket tables).
+pub(crate) struct Blob {
+    blob: NonNull<ffi::sqlite3_blob>,
+    db: *mut ffi::sqlite3,
+}
+
+// SAFETY: as for `Statement`: the connection is in multi-thread mode and the owner gives one
+// thread at a time access.
+unsafe impl Send for Blob {}
+
+impl Blob {
+    /// # Safety
+    /// `db` must be a live connection that outlives the returned handle.
+    pub(crate) unsafe fn open(
+        db: *mut ffi::sqlite3,
+        table: &CStr,
+        column: &CStr,
+        row: i64,
+    ) -> Result<Blob> {
+        let mut blob = std::ptr::null_mut();
+        let rc = ffi::sqlite3_blob_open(
+            db,
+            c"main".as_ptr(),
+            table.as_ptr(),
+            column.as_ptr(),
+            row,
+            0,
+            &mut blob,
+        );
+        match NonNull::new(blob) {
+            Some(blob) if rc == ffi::SQLITE_OK => Ok(Blob { blob, db }),
+            Some(blob) => {
+                ffi::sqlite3_blob_close(blob.as_ptr());
+                Err(sqlite_error(db, rc))
+            }
+            None => Err(sqlite_error(db, rc)),
+        }
+    }
+
+    /// Moves the handle to `row`.
+    pub(crate) fn reopen(&mut self, row: i64) -> Result<()> {
+        // SAFETY: live handle.
+        match unsafe { ffi::sqlite3_blob_reopen(self.blob.as_ptr(), row) } {
+            ffi::SQLITE_OK => Ok(()),
+            rc => Err(sqlite_error(self.db, rc)),
+        }
+    }
+
+    /// Replaces `out` with the current row's bytes.
+    pub(crate) fn read_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        // SAFETY: live handle.
+        let len = unsafe { ffi::sqlite3_blob_bytes(self.blob.as_ptr()) };
+        out.clear();
+        let Ok(size) = usize::try_from(len) else {
+            return Ok(());
+        };
+        out.reserve(size);
+        // SAFETY: `out` has room for `size` bytes; SQLite writes exactly `len` of them on success,
+        // and the length is set only then.
+        let rc =
+            unsafe { ffi::sqlite3_blob_read(self.blob.as_ptr(), out.as_mut_ptr().cast(), len, 0) };
+        if rc != ffi::SQLITE_OK {
+            return Err(sqlite_error(self.db, rc));
+        }
+        // SAFETY: the first `size` bytes were just written.
+        unsafe { out.set_len(size) };
+        Ok(())
+    }
+}
+
+impl Drop for Blob {
+    fn drop(&mut self) {
+        // SAFETY: live handle, closed once, before its connection (owners' field order).
+        unsafe { ffi::sqlite3_blob_close(self.blob.as_ptr()) };
     }
 }

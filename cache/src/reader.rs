@@ -5,15 +5,15 @@
 //! thread, and an enumeration cursor's under the enumeration's lock), and it knows the fork count
 //! and the inode it was opened at, so a forked child or a newer snapshot is noticed by `is_current`.
 
+use crate::buckets::{self, Column, Layout, COLUMNS};
 use crate::chunks;
 use crate::fork;
-use crate::raw::{self, Bind, Statement};
+use crate::raw::{Bind, Blob, Statement};
 use crate::schema::SCHEMA_VERSION;
 use crate::{Error, Group, Meta, Result, Snapshot, User};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::CStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,7 +63,7 @@ impl PasswdRef<'_> {
 pub struct GroupRef<'a> {
     pub name: &'a [u8],
     pub gid: u32,
-    members: &'a [u8],
+    pub(crate) members: &'a [u8],
 }
 
 impl<'a> GroupRef<'a> {
@@ -72,6 +72,11 @@ impl<'a> GroupRef<'a> {
         self.members
             .split(|&b| b == b',')
             .filter(|item| !item.is_empty())
+    }
+
+    /// The stored `,`-joined member list (names never hold a `,`).
+    pub fn members_list(&self) -> &'a [u8] {
+        self.members
     }
 
     pub fn to_entry(&self) -> GroupEntry {
@@ -116,38 +121,45 @@ pub struct Counts {
     pub can_sudo: u64,
 }
 
-/// The point lookups the modules make, each a prepared statement kept for the handle's life.
-#[derive(Clone, Copy)]
-enum Lookup {
-    UserByName,
-    UserByUid,
-    GroupByName,
-    GroupByGid,
-    GroupIdsOf,
+/// The blob handles of the point lookups (opened on first use, kept for the handle's life), and
+/// the buffers they read into: a bucket, and the list its entry points to.
+#[derive(Default)]
+struct Blobs {
+    handles: [Option<Blob>; COLUMNS],
+    bucket: Vec<u8>,
+    list: Vec<u8>,
 }
 
-const LOOKUPS: usize = 5;
-
-impl Lookup {
-    fn sql(self) -> &'static CStr {
-        match self {
-            Lookup::UserByName => {
-                c"SELECT name, uid, gid, gecos, home, shell FROM users WHERE name = ?1"
+/// Reads `row` of `column` into `out`, opening the column's handle if needed.
+fn read_blob(
+    handles: &mut [Option<Blob>; COLUMNS],
+    db: *mut rusqlite::ffi::sqlite3,
+    column: Column,
+    row: i64,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let slot = &mut handles[column as usize];
+    let blob = match slot {
+        Some(blob) => match blob.reopen(row) {
+            Ok(()) => blob,
+            Err(e) => {
+                // A failed move aborts the handle for good: open a new one next time.
+                *slot = None;
+                return Err(e);
             }
-            Lookup::UserByUid => {
-                c"SELECT name, uid, gid, gecos, home, shell FROM users WHERE uid = ?1"
-            }
-            Lookup::GroupByName => c"SELECT name, gid, members FROM groups WHERE name = ?1",
-            Lookup::GroupByGid => c"SELECT name, gid, members FROM groups WHERE gid = ?1",
-            Lookup::GroupIdsOf => c"SELECT group_ids FROM users WHERE name = ?1",
-        }
-    }
+        },
+        // SAFETY: the connection is live, and the handle is dropped before it (field order of
+        // `Reader`).
+        None => slot.insert(unsafe { Blob::open(db, column.table(), column.column(), row)? }),
+    };
+    blob.read_into(out)
 }
 
 pub struct Reader {
-    // Declared before `conn`: statements are finalized before their connection closes.
-    lookups: RefCell<[Option<Statement>; LOOKUPS]>,
+    // Declared before `conn`: blob handles are closed before their connection.
+    blobs: RefCell<Blobs>,
     pub(crate) conn: Connection,
+    layout: Layout,
     path: PathBuf,
     file_id: (u64, u64),
     pid: u32,
@@ -161,25 +173,6 @@ macro_rules! passwd_columns {
     () => {
         "name, uid, gid, gecos, home, shell"
     };
-}
-
-fn passwd_ref<'a>(row: &raw::Row<'a>) -> Result<PasswdRef<'a>> {
-    Ok(PasswdRef {
-        name: row.bytes(0),
-        uid: row.id(1)?,
-        gid: row.id(2)?,
-        gecos: row.bytes(3),
-        home: row.bytes(4),
-        shell: row.bytes(5),
-    })
-}
-
-fn group_ref<'a>(row: &raw::Row<'a>) -> Result<GroupRef<'a>> {
-    Ok(GroupRef {
-        name: row.bytes(0),
-        gid: row.id(1)?,
-        members: row.bytes(2),
-    })
 }
 
 fn passwd_from_row(row: &Row<'_>) -> rusqlite::Result<PasswdEntry> {
@@ -218,6 +211,20 @@ pub(crate) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 /// The items of a `,`-joined list column (none for an empty string).
 fn split_list(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').filter(|item| !item.is_empty())
+}
+
+/// The bucket layout from `meta`.
+fn read_layout(conn: &Connection) -> Result<Layout> {
+    let get = |key: &str| -> Result<String> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::InvalidSnapshot(format!("meta has no {key}")))
+    };
+    Layout::parse(
+        &get(buckets::META_KEY)?,
+        &get(buckets::META_PASSWD)?,
+        &get(buckets::META_GROUP)?,
+    )
 }
 
 /// An SQLite URI for `path`, read-only and immutable (no locks, no journal, no -shm).
@@ -304,12 +311,11 @@ impl Reader {
         // lookup then skips beginning and ending its own (a fifth of a lookup's cost). The first
         // read (which also makes a garbage file fail here rather than mid-lookup) opens it.
         conn.execute_batch("BEGIN")?;
-        conn.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
-            r.get::<_, String>(0)
-        })?;
+        let layout = read_layout(&conn)?;
         Ok(Reader {
-            lookups: RefCell::new(Default::default()),
+            blobs: RefCell::new(Blobs::default()),
             conn,
+            layout,
             path: path.to_path_buf(),
             file_id,
             pid: std::process::id(),
@@ -347,26 +353,60 @@ impl Reader {
         fork::current() != self.forks
     }
 
-    /// Runs one of the point lookups, handing its first row to `row`.
-    fn lookup<T>(
+    /// Runs `f` on the blob handles and buffers (with the connection they read from).
+    fn with_blobs<T>(
         &self,
-        which: Lookup,
-        key: Bind<'_>,
-        row: impl FnOnce(&raw::Row<'_>) -> Result<T>,
-    ) -> Result<Option<T>> {
-        // A re-entered lookup (from inside `row`) fails rather than step a statement in use.
-        let mut lookups = self
-            .lookups
+        f: impl FnOnce(&mut Blobs, *mut rusqlite::ffi::sqlite3) -> Result<T>,
+    ) -> Result<T> {
+        // A re-entered lookup (from inside a caller's closure) fails rather than move a handle
+        // in use.
+        let mut blobs = self
+            .blobs
             .try_borrow_mut()
             .map_err(|_| Error::InvalidSnapshot("lookup re-entered".into()))?;
-        let slot = &mut lookups[which as usize];
-        let stmt = match slot {
-            Some(stmt) => stmt,
-            // SAFETY: the handle is live, and the statement is dropped before the connection
-            // (field order of `Reader`).
-            None => slot.insert(unsafe { Statement::prepare(self.conn.handle(), which.sql())? }),
-        };
-        stmt.query_first(key, row)
+        // SAFETY: the raw handle is only used by `read_blob` during `f`, while `self.conn` lives.
+        let db = unsafe { self.conn.handle() };
+        f(&mut blobs, db)
+    }
+
+    /// The passwd entry in `bucket` of `table` for which `matches` holds, lent to `f`.
+    fn with_passwd<T>(
+        &self,
+        table: Column,
+        bucket: i64,
+        matches: impl Fn(&PasswdRef<'_>) -> bool,
+        f: impl FnOnce(&PasswdRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.with_blobs(|blobs, db| {
+            read_blob(&mut blobs.handles, db, table, bucket, &mut blobs.bucket)?;
+            Ok(buckets::find_passwd(&blobs.bucket, matches)?.map(|p| f(&p)))
+        })
+    }
+
+    /// The group in `bucket` of `table` for which `matches` holds, with its members, lent to `f`.
+    fn with_group<T>(
+        &self,
+        table: Column,
+        bucket: i64,
+        matches: impl Fn(&GroupRef<'_>) -> bool,
+        f: impl FnOnce(&GroupRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        self.with_blobs(|blobs, db| {
+            let Blobs {
+                handles,
+                bucket: bucket_bytes,
+                list,
+            } = blobs;
+            read_blob(handles, db, table, bucket, bucket_bytes)?;
+            let Some(group) = buckets::find_group(bucket_bytes, matches)? else {
+                return Ok(None);
+            };
+            read_blob(handles, db, Column::GroupMembers, group.gid.into(), list)?;
+            Ok(Some(f(&GroupRef {
+                members: list,
+                ..group
+            })))
+        })
     }
 
     /// The user named `name`, lent to `f`.
@@ -375,9 +415,9 @@ impl Reader {
         name: &str,
         f: impl FnOnce(&PasswdRef<'_>) -> T,
     ) -> Result<Option<T>> {
-        self.lookup(Lookup::UserByName, Bind::Text(name.as_bytes()), |r| {
-            Ok(f(&passwd_ref(r)?))
-        })
+        let name = name.as_bytes();
+        let bucket = self.layout.passwd_by_name(name);
+        self.with_passwd(Column::PasswdByName, bucket, |p| p.name == name, f)
     }
 
     /// The user with `uid`, lent to `f`.
@@ -386,9 +426,8 @@ impl Reader {
         uid: u32,
         f: impl FnOnce(&PasswdRef<'_>) -> T,
     ) -> Result<Option<T>> {
-        self.lookup(Lookup::UserByUid, Bind::Int(uid.into()), |r| {
-            Ok(f(&passwd_ref(r)?))
-        })
+        let bucket = self.layout.passwd_by_uid(uid);
+        self.with_passwd(Column::PasswdByUid, bucket, |p| p.uid == uid, f)
     }
 
     /// The group named `name`, lent to `f`.
@@ -397,9 +436,9 @@ impl Reader {
         name: &str,
         f: impl FnOnce(&GroupRef<'_>) -> T,
     ) -> Result<Option<T>> {
-        self.lookup(Lookup::GroupByName, Bind::Text(name.as_bytes()), |r| {
-            Ok(f(&group_ref(r)?))
-        })
+        let name = name.as_bytes();
+        let bucket = self.layout.group_by_name(name);
+        self.with_group(Column::GroupByName, bucket, |g| g.name == name, f)
     }
 
     /// The group with `gid`, lent to `f`.
@@ -408,9 +447,8 @@ impl Reader {
         gid: u32,
         f: impl FnOnce(&GroupRef<'_>) -> T,
     ) -> Result<Option<T>> {
-        self.lookup(Lookup::GroupByGid, Bind::Int(gid.into()), |r| {
-            Ok(f(&group_ref(r)?))
-        })
+        let bucket = self.layout.group_by_gid(gid);
+        self.with_group(Column::GroupByGid, bucket, |g| g.gid == gid, f)
     }
 
     pub fn user_by_name(&self, name: &str) -> Result<Option<PasswdEntry>> {
@@ -432,13 +470,28 @@ impl Reader {
     /// The gids of the groups that list the user `user_name` as a member (not the primary group,
     /// which comes from the passwd entry); `None` if the cache has no such user.
     pub fn group_ids_of(&self, user_name: &str) -> Result<Option<Vec<u32>>> {
-        self.lookup(Lookup::GroupIdsOf, Bind::Text(user_name.as_bytes()), |r| {
-            split_list(r.text(0)?)
+        let name = user_name.as_bytes();
+        let bucket = self.layout.passwd_by_name(name);
+        self.with_blobs(|blobs, db| {
+            let Blobs {
+                handles,
+                bucket: bucket_bytes,
+                list,
+            } = blobs;
+            read_blob(handles, db, Column::PasswdByName, bucket, bucket_bytes)?;
+            let Some(user) = buckets::find_passwd(bucket_bytes, |p| p.name == name)? else {
+                return Ok(None);
+            };
+            read_blob(handles, db, Column::UserGroupIds, user.uid.into(), list)?;
+            let list = std::str::from_utf8(list)
+                .map_err(|_| Error::InvalidSnapshot("group list is not UTF-8".into()))?;
+            split_list(list)
                 .map(|gid| {
                     gid.parse()
                         .map_err(|_| Error::InvalidSnapshot(format!("bad gid {gid:?}")))
                 })
-                .collect()
+                .collect::<Result<Vec<u32>>>()
+                .map(Some)
         })
     }
 
@@ -709,7 +762,7 @@ impl UserScan {
             (SELECT max(id) FROM passwd_chunks WHERE first_name <= ?1), 0) ORDER BY id";
         // SAFETY: the connection is live and outlives the statement (field order above).
         let mut stmt = unsafe { Statement::prepare(reader.conn.handle(), sql)? };
-        stmt.bind(Bind::TextCopy(&last_name))?;
+        stmt.bind(Bind::Text(&last_name))?;
         Ok(UserScan {
             stmt,
             reader,

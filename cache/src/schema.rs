@@ -1,9 +1,10 @@
 //! The cache schema. Any change to it bumps `SCHEMA_VERSION`; a reader that meets another version
 //! refuses the file (the modules then answer UNAVAIL) rather than guess.
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// Tables are shaped for the lookups the modules make, each a single b-tree descent: users and
+/// The modules' point lookups read the bucket tables (`buckets.rs`) through blob handles. The
+/// other tables are shaped for everything else, each lookup a single b-tree descent: users and
 /// groups by number are rowid lookups, by name through covering indexes. Memberships are stored
 /// both ways as lists in one column (`groups.members`: member names joined by `,`;
 /// `users.group_ids`: gids joined by `,`; names never contain `,`), so `getgrnam` and
@@ -40,6 +41,12 @@ CREATE TABLE passwd_chunks (
     first_name TEXT NOT NULL,
     entries    BLOB NOT NULL
 );
+
+-- Hash buckets for the point lookups (see buckets.rs): one row per bucket, empty ones too.
+CREATE TABLE passwd_by_name (bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL);
+CREATE TABLE passwd_by_uid (bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL);
+CREATE TABLE group_by_name (bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL);
+CREATE TABLE group_by_gid (bucket INTEGER PRIMARY KEY, entries BLOB NOT NULL);
 
 CREATE TABLE user_emails (
     uid   INTEGER NOT NULL,

@@ -267,3 +267,72 @@ fn content_hash_ignores_order_but_not_content() {
     b.users[0].shell = "/bin/sh".into();
     assert_ne!(a.content_hash(), b.content_hash());
 }
+
+#[test]
+fn every_entry_is_found_through_its_buckets() {
+    let (_dir, path) = dir_and_path();
+    let names: Vec<String> = (0..3000).map(|i| format!("user{i:04}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let snap = snapshot(&refs);
+    publish(&path, &snap, &meta(1)).unwrap();
+    let r = Reader::open(&path).unwrap();
+    for u in &snap.users {
+        let by_name = r.user_by_name(&u.name).unwrap().unwrap();
+        assert_eq!(
+            (by_name.uid, by_name.home.as_str()),
+            (u.uid, u.home.as_str())
+        );
+        assert_eq!(r.user_by_uid(u.uid).unwrap().unwrap().name, u.name);
+        assert_eq!(r.group_by_name(&u.name).unwrap().unwrap().gid, u.gid);
+        let private = r.group_by_gid(u.gid).unwrap().unwrap();
+        assert_eq!(
+            (private.name.as_str(), private.members.len()),
+            (u.name.as_str(), 0)
+        );
+        assert_eq!(r.group_ids_of(&u.name).unwrap(), Some(vec![9000]));
+    }
+    let ops = r.group_by_name("ops").unwrap().unwrap();
+    assert_eq!((ops.gid, ops.members.len()), (9000, 3000));
+    assert_eq!(r.group_by_gid(9000).unwrap().unwrap(), ops);
+    // Misses answer None, and the handles go on answering after them.
+    assert_eq!(
+        r.user_by_name("USER0001").unwrap(),
+        None,
+        "names are case-sensitive"
+    );
+    assert_eq!(r.user_by_name("nobody").unwrap(), None);
+    assert_eq!(r.user_by_uid(1).unwrap(), None);
+    assert_eq!(r.group_by_name("user").unwrap(), None);
+    assert_eq!(r.group_by_gid(1).unwrap(), None);
+    assert_eq!(r.group_ids_of("nobody").unwrap(), None);
+    assert_eq!(r.user_by_uid(5000).unwrap().unwrap().name, "user0000");
+}
+
+#[test]
+fn a_broken_bucket_layout_is_refused_or_fails_lookups_without_panic() {
+    let (_dir, path) = dir_and_path();
+    publish(&path, &snapshot(&["alice", "bert", "cleo"]), &meta(1)).unwrap();
+    let set = |key: &str, value: &str| {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [key, value])
+            .unwrap();
+    };
+    set("passwd_buckets", "3");
+    assert!(matches!(
+        Reader::open(&path),
+        Err(Error::InvalidSnapshot(_))
+    ));
+    // More buckets than rows: the lookups that land past the last row fail, every time, and the
+    // others still answer.
+    set("passwd_buckets", "1048576");
+    let r = Reader::open(&path).unwrap();
+    let answers: Vec<bool> = (0..50)
+        .map(|i| r.user_by_uid(5000 + i % 3).is_ok())
+        .collect();
+    assert!(answers.contains(&false));
+    set("bucket_key", "not hex");
+    assert!(matches!(
+        Reader::open(&path),
+        Err(Error::InvalidSnapshot(_))
+    ));
+}

@@ -3,9 +3,9 @@
 //! which is never modified, so there is no torn read and no SIGBUS; a crash at any point leaves the
 //! old file or the new one, and at worst a temp file the next publish removes.
 
-use crate::chunks;
 use crate::rows::{GroupRow, UserRow};
 use crate::schema::{CREATE_INDEXES, CREATE_TABLES, SCHEMA_VERSION};
+use crate::{buckets, chunks};
 use crate::{Error, Meta, Result, Snapshot};
 use rusqlite::{params, Connection, OpenFlags, Statement};
 use std::collections::HashMap;
@@ -234,6 +234,7 @@ where
     let started = Instant::now();
     tx.execute_batch(CREATE_INDEXES)?;
     write_passwd_chunks(&tx)?;
+    write_buckets(&tx, &meta.content_hash)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     conn.close().map_err(|(_, e)| Error::Sqlite(e))?;
@@ -281,6 +282,113 @@ fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
         put_chunk.execute(params![id, first, chunk])?;
     }
     Ok(())
+}
+
+/// Fills the bucket tables (`buckets.rs`) from the finished `users` and `groups` tables.
+///
+/// Passwd entries are packed into one buffer (about 70 bytes a user) and ordered by bucket twice;
+/// groups are bucketed by gid and name only.
+fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<()> {
+    let count = |table: &str| -> Result<usize> {
+        let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        usize::try_from(n).map_err(|_| Error::InvalidSnapshot(format!("{table}: count {n}")))
+    };
+    let layout = buckets::Layout::new(content_hash, count("users")?, count("groups")?);
+    {
+        let mut put_meta = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
+        put_meta.execute(params![buckets::META_KEY, layout.key_text()])?;
+        put_meta.execute(params![
+            buckets::META_PASSWD,
+            layout.passwd_buckets.to_string()
+        ])?;
+        put_meta.execute(params![
+            buckets::META_GROUP,
+            layout.group_buckets.to_string()
+        ])?;
+    }
+
+    // Passwd: (bucket, start, end) of each packed entry, for each of the two tables.
+    let mut packed = Vec::new();
+    let (mut by_name, mut by_uid) = (Vec::new(), Vec::new());
+    {
+        let mut users = tx.prepare("SELECT name, uid, gid, gecos, home, shell FROM users")?;
+        let mut rows = users.query([])?;
+        while let Some(row) = rows.next()? {
+            let entry = crate::PasswdRef {
+                name: text_bytes(row, 0)?,
+                uid: row.get(1)?,
+                gid: row.get(2)?,
+                gecos: text_bytes(row, 3)?,
+                home: text_bytes(row, 4)?,
+                shell: text_bytes(row, 5)?,
+            };
+            let start = packed.len();
+            if chunks::push(&mut packed, &entry) {
+                by_name.push((layout.passwd_by_name(entry.name), start, packed.len()));
+                by_uid.push((layout.passwd_by_uid(entry.uid), start, packed.len()));
+            }
+        }
+    }
+    for (table, mut entries) in [("passwd_by_name", by_name), ("passwd_by_uid", by_uid)] {
+        entries.sort_unstable();
+        put_buckets(tx, table, layout.passwd_buckets, &entries, |e, out| {
+            out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
+        })?;
+    }
+    drop(packed);
+
+    // Groups: (gid, name) in both tables; the members stay in `groups.members`.
+    let (mut by_name, mut by_gid) = (Vec::new(), Vec::new());
+    {
+        let mut groups = tx.prepare("SELECT gid, name FROM groups")?;
+        let mut rows = groups.query([])?;
+        while let Some(row) = rows.next()? {
+            let (gid, name): (u32, String) = (row.get(0)?, row.get(1)?);
+            by_gid.push((layout.group_by_gid(gid), gid, name.clone()));
+            by_name.push((layout.group_by_name(name.as_bytes()), gid, name));
+        }
+    }
+    for (table, mut entries) in [("group_by_name", by_name), ("group_by_gid", by_gid)] {
+        entries.sort_unstable();
+        put_buckets(tx, table, layout.group_buckets, &entries, |g, out| {
+            buckets::push_group(out, g.1, g.2.as_bytes(), b"");
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes one row per bucket `0..count` of `table`, each holding what `pack` appends for the
+/// items (sorted by bucket, the first field) that fall into it.
+fn put_buckets<T: BucketItem>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    count: u64,
+    items: &[T],
+    pack: impl Fn(&T, &mut Vec<u8>),
+) -> Result<()> {
+    let mut put = tx.prepare(&format!(
+        "INSERT INTO {table} (bucket, entries) VALUES (?1, ?2)"
+    ))?;
+    let mut items = items.iter().peekable();
+    let mut blob = Vec::new();
+    for bucket in 0..i64::try_from(count).unwrap_or(i64::MAX) {
+        blob.clear();
+        while let Some(item) = items.next_if(|item| item.bucket() == bucket) {
+            pack(item, &mut blob);
+        }
+        put.execute(params![bucket, blob])?;
+    }
+    Ok(())
+}
+
+trait BucketItem {
+    fn bucket(&self) -> i64;
+}
+
+impl<A, B> BucketItem for (i64, A, B) {
+    fn bucket(&self) -> i64 {
+        self.0
+    }
 }
 
 /// Joins list items into `out` with `,`, refusing items that would break the list (a comma, or

@@ -10,11 +10,11 @@
 //! The hash is SipHash-1-3 keyed per snapshot from its content hash: the directory, which names
 //! the users, cannot aim many of them at one bucket.
 //!
-//! Passwd entries are encoded as in `chunks`. A group entry is `gid` (u32 LE), the lengths of its
-//! name (u16 LE) and of its `,`-joined member list (u32 LE), then those two strings; the bucket
-//! tables hold group entries without their members, which are read from `groups.members` by gid
-//! once the bucket has named the group, so that member lists (most of a large snapshot) are
-//! stored once.
+//! Passwd entries are encoded as in `chunks`. A group entry is `gid` (u32 LE), the length of its
+//! name (u16 LE), the length of its `,`-joined member list (u32 LE), then the name and the list.
+//! Lists up to [`INLINE_MEMBERS`] bytes are kept in the entry, so a lookup of most groups reads one
+//! blob; a longer list is marked [`EXTERNAL_MEMBERS`] and read from `groups.members` by gid, so
+//! large member lists (most of a large snapshot) are stored once.
 
 use crate::{chunks, Error, GroupRef, PasswdRef, Result};
 use siphasher::sip::SipHasher13;
@@ -155,18 +155,38 @@ pub(crate) fn find_passwd<'a>(
 
 const GROUP_HEADER: usize = 4 + 2 + 4;
 
-/// Appends a group entry; `false` (nothing written) if a field is too long for its length.
+/// Member lists up to this many bytes are kept in the bucket entry.
+pub(crate) const INLINE_MEMBERS: usize = 256;
+
+/// The member-list length that means "read it from `groups.members`".
+const EXTERNAL_MEMBERS: u32 = u32::MAX;
+
+/// Appends a group entry, with `members` inline if it is short and marked external otherwise;
+/// `false` (nothing written) if the name is too long for its length field.
 pub(crate) fn push_group(out: &mut Vec<u8>, gid: u32, name: &[u8], members: &[u8]) -> bool {
-    let (Ok(name_len), Ok(members_len)) = (u16::try_from(name.len()), u32::try_from(members.len()))
-    else {
+    let Ok(name_len) = u16::try_from(name.len()) else {
         return false;
+    };
+    let inline = members.len() <= INLINE_MEMBERS;
+    let members_len = match u32::try_from(members.len()) {
+        Ok(len) if inline => len,
+        _ => EXTERNAL_MEMBERS,
     };
     out.extend_from_slice(&gid.to_le_bytes());
     out.extend_from_slice(&name_len.to_le_bytes());
     out.extend_from_slice(&members_len.to_le_bytes());
     out.extend_from_slice(name);
-    out.extend_from_slice(members);
+    if inline {
+        out.extend_from_slice(members);
+    }
     true
+}
+
+/// A group entry found in a bucket: with its members, unless they are kept in `groups.members`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BucketGroup<'a> {
+    pub(crate) group: GroupRef<'a>,
+    pub(crate) external_members: bool,
 }
 
 fn corrupt() -> Error {
@@ -174,7 +194,7 @@ fn corrupt() -> Error {
 }
 
 /// The group entry at `offset` and the offset of the next one, or `None` at the end.
-fn group_at(bucket: &[u8], offset: usize) -> Result<Option<(GroupRef<'_>, usize)>> {
+fn group_at(bucket: &[u8], offset: usize) -> Result<Option<(BucketGroup<'_>, usize)>> {
     let rest = bucket.get(offset..).ok_or_else(corrupt)?;
     if rest.is_empty() {
         return Ok(None);
@@ -185,21 +205,33 @@ fn group_at(bucket: &[u8], offset: usize) -> Result<Option<(GroupRef<'_>, usize)
     let gid = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let name_len = usize::from(u16::from_le_bytes([header[4], header[5]]));
     let members_len = u32::from_le_bytes([header[6], header[7], header[8], header[9]]);
-    let members_len = usize::try_from(members_len).map_err(|_| corrupt())?;
+    let external_members = members_len == EXTERNAL_MEMBERS;
+    let members_len = match usize::try_from(members_len) {
+        Ok(_) if external_members => 0,
+        Ok(len) => len,
+        Err(_) => return Err(corrupt()),
+    };
     let (name, body) = body.split_at_checked(name_len).ok_or_else(corrupt)?;
     let (members, _) = body.split_at_checked(members_len).ok_or_else(corrupt)?;
     let next = offset + GROUP_HEADER + name_len + members_len;
-    Ok(Some((GroupRef { name, gid, members }, next)))
+    let group = GroupRef { name, gid, members };
+    Ok(Some((
+        BucketGroup {
+            group,
+            external_members,
+        },
+        next,
+    )))
 }
 
 /// The group entry in `bucket` for which `matches` holds.
 pub(crate) fn find_group<'a>(
     bucket: &'a [u8],
     matches: impl Fn(&GroupRef<'_>) -> bool,
-) -> Result<Option<GroupRef<'a>>> {
+) -> Result<Option<BucketGroup<'a>>> {
     let mut offset = 0;
     while let Some((entry, next)) = group_at(bucket, offset)? {
-        if matches(&entry) {
+        if matches(&entry.group) {
             return Ok(Some(entry));
         }
         offset = next;
@@ -247,14 +279,21 @@ mod tests {
 
     #[test]
     fn group_entries_are_found_in_a_shared_bucket() {
+        let long = vec![b'm'; INLINE_MEMBERS + 1];
         let mut bucket = Vec::new();
         assert!(push_group(&mut bucket, 10, b"ops", b"alice,bob"));
         assert!(push_group(&mut bucket, 20, b"dev", b""));
+        assert!(push_group(&mut bucket, 30, b"all", &long));
         let dev = find_group(&bucket, |g| g.name == b"dev").unwrap().unwrap();
-        assert_eq!((dev.gid, dev.members().count()), (20, 0));
+        assert_eq!((dev.group.gid, dev.group.members().count()), (20, 0));
+        assert!(!dev.external_members);
         let ops = find_group(&bucket, |g| g.gid == 10).unwrap().unwrap();
-        assert_eq!(ops.members().collect::<Vec<_>>(), [&b"alice"[..], b"bob"]);
-        assert!(find_group(&bucket, |g| g.gid == 30).unwrap().is_none());
+        let members: Vec<&[u8]> = ops.group.members().collect();
+        assert_eq!(members, [&b"alice"[..], b"bob"]);
+        let all = find_group(&bucket, |g| g.gid == 30).unwrap().unwrap();
+        assert!(all.external_members && all.group.members.is_empty());
+        assert_eq!(all.group.name, b"all");
+        assert!(find_group(&bucket, |g| g.gid == 40).unwrap().is_none());
         assert!(find_group(&[], |_| true).unwrap().is_none());
     }
 

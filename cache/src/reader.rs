@@ -398,9 +398,13 @@ impl Reader {
                 list,
             } = blobs;
             read_blob(handles, db, table, bucket, bucket_bytes)?;
-            let Some(group) = buckets::find_group(bucket_bytes, matches)? else {
+            let Some(found) = buckets::find_group(bucket_bytes, matches)? else {
                 return Ok(None);
             };
+            let group = found.group;
+            if !found.external_members {
+                return Ok(Some(f(&group)));
+            }
             read_blob(handles, db, Column::GroupMembers, group.gid.into(), list)?;
             Ok(Some(f(&GroupRef {
                 members: list,

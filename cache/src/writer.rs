@@ -287,7 +287,7 @@ fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 /// Fills the bucket tables (`buckets.rs`) from the finished `users` and `groups` tables.
 ///
 /// Passwd entries are packed into one buffer (about 70 bytes a user) and ordered by bucket twice;
-/// groups are bucketed by gid and name only.
+/// group entries hold at most `buckets::INLINE_MEMBERS` bytes of members each.
 fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<()> {
     let count = |table: &str| -> Result<usize> {
         let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
@@ -337,21 +337,26 @@ fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<(
     }
     drop(packed);
 
-    // Groups: (gid, name) in both tables; the members stay in `groups.members`.
+    // Groups: (gid, name, and a short member list) in both tables; longer lists stay only in
+    // `groups.members`.
     let (mut by_name, mut by_gid) = (Vec::new(), Vec::new());
     {
-        let mut groups = tx.prepare("SELECT gid, name FROM groups")?;
+        let mut groups = tx.prepare("SELECT gid, name, members FROM groups")?;
         let mut rows = groups.query([])?;
         while let Some(row) = rows.next()? {
-            let (gid, name): (u32, String) = (row.get(0)?, row.get(1)?);
-            by_gid.push((layout.group_by_gid(gid), gid, name.clone()));
-            by_name.push((layout.group_by_name(name.as_bytes()), gid, name));
+            let gid: u32 = row.get(0)?;
+            let name = text_bytes(row, 1)?;
+            let members = text_bytes(row, 2)?;
+            let mut entry = Vec::new();
+            buckets::push_group(&mut entry, gid, name, members);
+            by_gid.push((layout.group_by_gid(gid), gid, entry.clone()));
+            by_name.push((layout.group_by_name(name), gid, entry));
         }
     }
     for (table, mut entries) in [("group_by_name", by_name), ("group_by_gid", by_gid)] {
-        entries.sort_unstable();
+        entries.sort_unstable_by_key(|e| (e.0, e.1));
         put_buckets(tx, table, layout.group_buckets, &entries, |g, out| {
-            buckets::push_group(out, g.1, g.2.as_bytes(), b"");
+            out.extend_from_slice(&g.2);
         })?;
     }
     Ok(())

@@ -145,7 +145,7 @@ print(f"## NSS benchmark, {datetime.date.today().isoformat()}")
 print()
 print(f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}, {glibc()}.")
 print("Each size: N users, 10,000 groups, each user in 50 groups. ns/op warm (the first call is in the")
-print("raw output); `getent passwd | wc -l` median of 3. Runs vary by about ±30%: compare within one run.")
+print("raw output); `getent passwd | wc -l` median of 9. Runs vary by about ±30%: compare within one run.")
 print("Ratios are usher's time divided by the other backend's (below 1× = usher is faster).")
 if cache_note:
     print(f"\nNote: {cache_note}.")

@@ -9,6 +9,7 @@
 mod buckets;
 mod chunks;
 mod fork;
+pub mod local;
 mod published;
 mod raw;
 mod reader;

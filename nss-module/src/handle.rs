@@ -13,6 +13,8 @@ use usher_cache::Reader;
 pub struct Config<'a> {
     pub path: &'a Path,
     pub recheck_interval: Duration,
+    /// The passwd file of local accounts (see `initgroups_dyn`).
+    pub local_passwd: &'a Path,
 }
 
 /// How often the module's handles notice a new snapshot at the latest.
@@ -24,6 +26,7 @@ impl Config<'static> {
         Config {
             path: Path::new(usher_cache::DEFAULT_CACHE_PATH),
             recheck_interval: SYSTEM_RECHECK_INTERVAL,
+            local_passwd: Path::new(usher_cache::local::LOCAL_PASSWD),
         }
     }
 }
@@ -34,6 +37,7 @@ impl<'a> Config<'a> {
         Config {
             path,
             recheck_interval: Duration::ZERO,
+            local_passwd: Path::new(usher_cache::local::LOCAL_PASSWD),
         }
     }
 }
@@ -91,6 +95,20 @@ pub fn with_reader<T>(
             })
         })
         .unwrap_or(Err(Fail::UNAVAIL_BUSY))
+}
+
+/// Whether this thread holds a handle for `cfg` that can answer without being (re)opened.
+pub fn has_open_handle(cfg: &Config<'_>) -> bool {
+    READER
+        .try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => slot.as_mut().is_some_and(|s| {
+                s.path.as_os_str() == cfg.path.as_os_str()
+                    && s.recheck_interval == cfg.recheck_interval
+                    && s.reader.is_current()
+            }),
+            Err(_) => false,
+        })
+        .unwrap_or(false)
 }
 
 /// Closes this thread's handle, if any (for tests and for callers that want the fd back now).

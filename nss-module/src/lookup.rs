@@ -6,7 +6,7 @@
 //! for `buflen` bytes, `errnop` writable; for `initgroups_dyn`, `*groupsp` an array from `malloc`
 //! of `*size` gids whose first `*start` are filled.
 
-use crate::handle::{with_reader, Config};
+use crate::handle::{has_open_handle, with_reader, Config};
 use crate::pack::{pack_group, pack_passwd, PackError};
 use crate::status::{finish, Fail};
 use libc::{c_char, c_int, c_long, gid_t, uid_t};
@@ -15,6 +15,7 @@ use libnss::interop::NssStatus;
 use libnss::passwd::CPasswd;
 use std::ffi::CStr;
 use std::mem::size_of;
+use usher_cache::local::is_local_user;
 
 /// The name argument as UTF-8; a name that is not UTF-8 cannot be in the cache.
 unsafe fn name_arg<'a>(name: *const c_char) -> Result<&'a str, Fail> {
@@ -150,6 +151,14 @@ pub unsafe fn initgroups_dyn(
             return Err(Fail::INVALID);
         }
         let user = name_arg(user)?;
+        // A local account is never in a directory group: usherd leaves out directory users named
+        // like local ones and drops memberships of users it does not publish. So a process that
+        // has not opened the cache yet answers for a local name from the passwd file and spares
+        // the open (about 0.3 ms): sshd's AuthorizedPrincipalsCommand child does this for its
+        // command user at every login, as do cron, su and sudo for local users.
+        if !has_open_handle(cfg) && is_local_user(cfg.local_passwd, user.as_bytes()) {
+            return Err(Fail::NOT_FOUND);
+        }
         let gids = with_reader(cfg, |r| r.group_ids_of(user))?.ok_or(Fail::NOT_FOUND)?;
         add_groups(&gids, skipgroup, start, size, groupsp, limit, libc::realloc)
     };

@@ -28,6 +28,7 @@ fn a_forked_child_answers_from_its_own_fresh_handle() {
     let cfg = Config {
         path: &path,
         recheck_interval: Duration::from_secs(3600),
+        ..Config::eager(&path)
     };
     assert_eq!(getpwnam(&cfg, "alice").0, Success);
     // An enumeration under way (its cursor has a handle of its own), one entry in.

@@ -318,6 +318,41 @@ fn initgroups_status_follows_whether_the_cache_knows_the_user() {
 }
 
 #[test]
+fn initgroups_answers_local_names_from_the_passwd_file_until_the_cache_is_open() {
+    let dir = TempDir::new();
+    let snap = snapshot(
+        vec![user("alice", 10001), user("bert", 10002)],
+        vec![group("ops", 20002, &["alice", "bert"])],
+    );
+    publish(&dir.cache(), &snap, 1);
+    let cache = dir.cache();
+    // bert was made a local account after the last sync (the daemon would leave him out next).
+    let passwd = dir.path().join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0::/root:/bin/sh\nbert:x:1002:1002::/home/bert:/bin/sh\n",
+    )
+    .unwrap();
+    let cfg = Config {
+        local_passwd: &passwd,
+        ..Config::eager(&cache)
+    };
+    close_thread_handle();
+    // No handle yet: a local name is answered from the passwd file, without opening the cache.
+    let (s, e, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
+    assert_eq!((s, e, got), (NotFound, ENOENT, vec![1002]));
+    assert!(fds_under(dir.path()).is_empty(), "the cache was not opened");
+    // A directory name opens it and is answered from it.
+    let (s, _, got, _) = initgroups(&cfg, "alice", 10001, &[10001], 4, 0);
+    assert_eq!((s, got), (Success, vec![10001, 20002]));
+    assert_eq!(fds_under(dir.path()).len(), 1);
+    // With the handle open the cache answers for every name, as it does for getpwnam.
+    let (s, _, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
+    assert_eq!((s, got), (Success, vec![1002, 20002]));
+    close_thread_handle();
+}
+
+#[test]
 fn broken_caches_answer_unavail_and_never_panic() {
     let dir = TempDir::new();
     let path = dir.cache();
@@ -481,6 +516,7 @@ fn a_warm_handle_rechecks_the_path_only_after_its_interval() {
     let cfg = Config {
         path: &path,
         recheck_interval: Duration::from_millis(300),
+        ..Config::eager(&path)
     };
     assert_eq!(getpwnam(&cfg, "alice").0, Success);
     publish(&path, &snapshot(vec![user("dave", 10004)], vec![]), 2);

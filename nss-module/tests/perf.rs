@@ -29,6 +29,7 @@ fn warm_lookup_ns_per_op() {
     let cfg = Config {
         path: &path,
         recheck_interval: SYSTEM_RECHECK_INTERVAL,
+        ..Config::eager(&path)
     };
     let names: Vec<CString> = (0..10_000)
         .map(|i| CString::new(format!("user{:05}", (i * 7919) % 10_000)).unwrap())

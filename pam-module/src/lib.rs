@@ -31,7 +31,6 @@
 pub mod args;
 pub mod decide;
 pub mod home;
-pub mod local;
 pub mod log;
 
 use args::Args;
@@ -57,7 +56,7 @@ impl Env {
     pub fn system() -> Env {
         Env {
             cache: PathBuf::from(usher_cache::DEFAULT_CACHE_PATH),
-            passwd: PathBuf::from(local::LOCAL_PASSWD),
+            passwd: PathBuf::from(usher_cache::local::LOCAL_PASSWD),
         }
     }
 }
@@ -84,7 +83,7 @@ fn lookup(cache: &Path, user: &[u8]) -> Result<Option<Account>, String> {
 /// The account phase for `user` and `service`, without PAM.
 pub fn run_account(user: &[u8], service: &str, args: &Args, env: &Env) -> Outcome<AccountResult> {
     let found = lookup(&env.cache, user);
-    let local_user = local::is_local_user(&env.passwd, user);
+    let local_user = usher_cache::local::is_local_user(&env.passwd, user);
     let (account, cache_ok, error) = match &found {
         Ok(a) => (a.as_ref(), true, None),
         Err(e) => (None, false, Some(e.as_str())),
@@ -109,7 +108,7 @@ pub fn run_open_session(
     env: &Env,
 ) -> Outcome<SessionResult> {
     let found = lookup(&env.cache, user);
-    let local_user = local::is_local_user(&env.passwd, user);
+    let local_user = usher_cache::local::is_local_user(&env.passwd, user);
     let (account, cache_ok, error) = match &found {
         Ok(a) => (a.as_ref(), true, None),
         Err(e) => (None, false, Some(e.as_str())),

@@ -7,20 +7,20 @@
 # usage: bench/login_bench.sh [LOGINS] [CALLS]     (defaults: 30 logins each, 1000 usherctl calls)
 #
 # Five kinds of login, each LOGINS times, in rotating order every round:
-#   directory  alice: NSS from Usher's cache, principals from `usherctl principals alice`
-#              (AuthorizedPrincipalsCommand, run by sshd as nobody), pam_usher deciding SUCCESS
-#   local      localop: /etc/passwd + /etc/shadow, principals from an AuthorizedPrincipalsFile,
-#              pam_usher answering IGNORE
-#   local-alice  the name alice made local for that one login (passwd/shadow/group lines and a
-#              principals file added, removed again after): OpenSSH pads every authentication
-#              request to a per-user-name minimum (5-9.2 ms, doubled until it exceeds the time
-#              taken), so two different names differ by a few ms for no reason of Usher's; the
-#              same name on both sides removes that. The per-name padding of this run is
-#              measured too (a DEBUG3 sshd with the same host key) and printed.
-#   directory-file  alice as a directory user, but with a principals file (so sshd does not run
-#              usherctl): separates usherctl's share from NSS's and pam_usher's.
-#   directory-echo  alice as a directory user through a second sshd whose principals command is
-#              `/bin/echo %u`: what running any command costs, against usherctl's own work.
+#   directory  alice as shipped: NSS from Usher's cache, principals from the file usherd wrote
+#              (AuthorizedPrincipalsFile /var/lib/usher/principals/%U), pam_usher deciding SUCCESS
+#   local      localop: /etc/passwd + /etc/shadow, principals from a file sshd reads directly (in
+#              the same directory, as a host without Usher would have one), pam_usher IGNORE
+#   local-alice  the name alice made local, same uid, for that one login (passwd/shadow/group
+#              lines added, removed again after; sshd reads the same principals file): OpenSSH
+#              pads every authentication request to a per-user-name minimum (5-9.2 ms, doubled
+#              until it exceeds the time taken), so two different names differ by a few ms for
+#              no reason of Usher's; the same name on both sides removes that. The per-name
+#              padding of this run is measured too (a DEBUG3 sshd with the same host key).
+#   directory-command  alice as a directory user whose file is not there (as before the sync
+#              that writes it): sshd runs `usherctl principals alice` as nobody instead.
+#   directory-echo  the same through a second sshd whose principals command is `/bin/echo %u`
+#              and which has no principals file: what running any command costs.
 # All of them use an ed25519 certificate from the same CA, so key exchange, signatures and session
 # setup are identical.
 #
@@ -120,13 +120,18 @@ put() { cp "$1" "/etc/.$2.bench"; chmod --reference="/etc/$2" "/etc/.$2.bench"; 
 alice_local() {
     local f
     for f in passwd shadow group; do put "$NS/$f.local" "$f"; done
-    echo alice >"$PRINCIPALS_DIR/alice"
 }
 alice_directory() {
     local f
-    rm -f "$PRINCIPALS_DIR/alice"
     for f in passwd shadow group; do put "$NS/$f.directory" "$f"; done
 }
+# localop's principals, where sshd reads them without a command (usherd is not run again in this
+# namespace, so nothing removes the file).
+echo localop >"$PRINCIPALS_DIR/2001"
+chmod 0644 "$PRINCIPALS_DIR/2001"
+[ -f "$PRINCIPALS_DIR/5001" ] || { echo "usherd wrote no principals file for alice" >&2; exit 1; }
+cp "$PRINCIPALS_DIR/5001" "$NS/alice.principals"
+without_alice_file() { rm -f "$PRINCIPALS_DIR/5001"; "$@"; cp "$NS/alice.principals" "$PRINCIPALS_DIR/5001"; }
 
 # one_login USER KEY: ssh … true with the user's certificate; prints the wall time in µs.
 one_login() {
@@ -147,10 +152,8 @@ login_kind() { # directory | local | local-alice  -> appends to $OUTDIR/KIND.us
         one_login alice alice >>"$OUTDIR/local-alice.us"
         alice_directory
         ;;
-    directory-file)
-        echo alice >"$PRINCIPALS_DIR/alice"
-        one_login alice alice >>"$OUTDIR/directory-file.us"
-        rm -f "$PRINCIPALS_DIR/alice"
+    directory-command)
+        without_alice_file one_login alice alice >>"$OUTDIR/directory-command.us"
         ;;
     directory-echo)
         SSHD_PORT=$ECHO_PORT one_login alice alice >>"$OUTDIR/directory-echo.us"
@@ -158,18 +161,18 @@ login_kind() { # directory | local | local-alice  -> appends to $OUTDIR/KIND.us
     esac
 }
 
-# A second sshd, identical but for AuthorizedPrincipalsCommand `/bin/echo %u` (same host key, so
-# the same per-name padding): what any principals command costs, whatever it does.
+# A second sshd, identical but for AuthorizedPrincipalsCommand `/bin/echo %u` and no principals
+# file (same host key, so the same per-name padding): what any principals command costs.
 ECHO_PORT=$((SSHD_PORT + 2))
 sed -e "s/^Port .*/Port $ECHO_PORT/" -e "s|^PidFile .*|PidFile $SSHD_DIR/sshd-echo.pid|" \
     -e "s|^Include .*|Include $SSHD_DIR/usher-echo.conf|" "$SSHD_CONFIG" >"$SSHD_DIR/sshd_config.echo"
-sed 's|^AuthorizedPrincipalsCommand .*|AuthorizedPrincipalsCommand /bin/echo %u|' \
-    /etc/ssh/sshd_config.d/usher.conf >"$SSHD_DIR/usher-echo.conf"
+sed -e 's|^AuthorizedPrincipalsCommand .*|AuthorizedPrincipalsCommand /bin/echo %u|' \
+    -e '/^AuthorizedPrincipalsFile /d' /etc/ssh/sshd_config.d/usher.conf >"$SSHD_DIR/usher-echo.conf"
 /usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config.echo" </dev/null 2>"$NS/sshd-echo.log" &
 for _ in $(seq 100); do bash -c "</dev/tcp/127.0.0.1/$ECHO_PORT" 2>/dev/null && break; sleep 0.05; done
 
 echo "== warm-up" >&2
-kinds=(directory local local-alice directory-file directory-echo)
+kinds=(directory local local-alice directory-command directory-echo)
 for _ in 1 2 3; do for k in "${kinds[@]}"; do login_kind "$k"; done; done
 for k in "${kinds[@]}"; do : >"$OUTDIR/$k.us"; done
 echo "== $LOGINS rounds of ${#kinds[@]} logins" >&2
@@ -215,7 +218,7 @@ for _ in 1 2 3; do
         kill -HUP "$(cat "$SSHD_DIR/sshd.pid")"
         sleep 0.5
         for _ in $(seq 100); do bash -c "</dev/tcp/127.0.0.1/$SSHD_PORT" 2>/dev/null && break; sleep 0.05; done
-        for _ in $(seq 10); do one_login alice alice >/dev/null; done
+        for _ in $(seq 10); do without_alice_file one_login alice alice >/dev/null; done
     done
 done
 cp "$NS/usher.conf.orig" /etc/ssh/sshd_config.d/usher.conf
@@ -232,7 +235,7 @@ last_user=user$(printf %05d "$EXTRA_USERS")
 call_cmds=(
     "true|/bin/true"
     "echo|/bin/echo alice"
-    "cat_principals_file|cat $PRINCIPALS_DIR/localop"
+    "cat_principals_file|cat $PRINCIPALS_DIR/2001"
     "usherctl|$USHERCTL principals alice"
     "usherctl_denied|$USHERCTL principals carol"
     "usherctl_help|$USHERCTL --help"
@@ -294,18 +297,18 @@ def load(name, per_ms=1000):
 def p90(xs):
     s = sorted(xs)
     return s[max(0, -(-9 * len(s) // 10) - 1)]   # nearest rank
-d, l, la, df, de = (load(f"{k}.us") for k in ("directory", "local", "local-alice", "directory-file", "directory-echo"))
+d, l, la, dc, de = (load(f"{k}.us") for k in ("directory", "local", "local-alice", "directory-command", "directory-echo"))
 pad = dict(line.split() for line in open(os.path.join(out, "padding.txt")))
 L = []
 L.append(f"## `ssh … true`, {logins} rounds of 5 logins (3 warm-up rounds first; order rotates every round)")
 L.append("")
 L.append("| login | median ms | p90 ms | mean ms | min ms | max ms |")
 L.append("| --- | ---: | ---: | ---: | ---: | ---: |")
-for name, xs in ((f"directory user alice (usherctl principals, Usher NSS, pam_usher)", d),
+for name, xs in ((f"directory user alice as shipped (usherd's principals file, Usher NSS, pam_usher)", d),
                  (f"local user localop (principals file, /etc/passwd)", l),
                  (f"the name alice made local (principals file, /etc/passwd)", la),
-                 (f"directory user alice with a principals file (Usher NSS, pam_usher; no usherctl)", df),
-                 (f"directory user alice, principals command `/bin/echo %u` instead of usherctl", de)):
+                 (f"directory user alice without her file: `usherctl principals` run by sshd", dc),
+                 (f"directory user alice without her file, principals command `/bin/echo %u`", de)):
     L.append(f"| {name} | {statistics.median(xs):.1f} | {p90(xs):.1f} | {statistics.mean(xs):.1f} | {min(xs):.1f} | {max(xs):.1f} |")
 L.append("")
 L.append("| difference, paired per round | median ms | 95% interval of the median ms | p90 ms | mean ms |")
@@ -313,10 +316,9 @@ L.append("| --- | ---: | ---: | ---: | ---: |")
 verdicts = []
 for name, a, b in (("directory alice − local localop", d, l),
                    ("**directory alice − local alice (same name)**", d, la),
-                   ("… of which usherctl as AuthorizedPrincipalsCommand: directory − directory with a principals file", d, df),
-                   ("… … of which any command (`/bin/echo`): echo − directory with a principals file", de, df),
-                   ("… … of which usherctl's own work: directory − echo", d, de),
-                   ("… of which NSS + pam_usher: directory with a principals file − local alice", df, la)):
+                   ("without the file, sshd running usherctl − the file (what the file saves)", dc, d),
+                   ("… of which any command (`/bin/echo`) − the file", de, d),
+                   ("… of which usherctl's own work: usherctl − echo", dc, de)):
     pairs = [x - y for x, y in zip(a, b)]
     m = statistics.median(pairs)
     lo, hi = median_ci(pairs)
@@ -331,10 +333,10 @@ L.append(f"OpenSSH's per-name authentication padding in this run: alice {pad.get
 L.append("")
 _, same, same_hi = verdicts[1]
 tu, te = load("timed-usherctl.ns", 1e6), load("timed-echo.ns", 1e6)
-L.append(f"Inside sshd (bench/timed_command.c in front of the principals command, {len(tu)} logins "
-         f"each): the command itself takes {statistics.median(tu):.2f} ms per call for `usherctl "
-         f"principals` and {statistics.median(te):.2f} ms for `/bin/echo` (medians); sshd runs it "
-         f"twice per certificate login.")
+L.append(f"Inside sshd, without alice's file (bench/timed_command.c in front of the principals "
+         f"command, {len(tu)} logins each): the command itself takes {statistics.median(tu):.2f} ms "
+         f"per call for `usherctl principals` and {statistics.median(te):.2f} ms for `/bin/echo` "
+         f"(medians); sshd runs it twice per certificate login.")
 L.append("")
 L.append(f"Against the 5 ms target (same name, paired median {same:+.1f} ms, upper end of its 95% "
          f"interval {same_hi:+.1f} ms): "
@@ -394,10 +396,11 @@ project's `config/sshd_config.d/usher.conf` verbatim and `config/pam.d/usher` in
 `ssh -i KEY -o CertificateFile=KEY-cert.pub … USER@127.0.0.1 true` with an ed25519 certificate from
 the same user CA, timed with `date +%s%N` around the ssh process. What differs:
 
-- principals: for the directory user sshd finds no principals file and runs
-  `usherctl principals alice` as nobody (fork of the sshd monitor, initgroups for nobody, exec),
-  twice per login (key query, then signed request); local users are matched by a principals file
-  (`AuthorizedPrincipalsFile /etc/ssh/usher-test-principals/%u`, consulted first).
+- principals: sshd reads them from `AuthorizedPrincipalsFile /var/lib/usher/principals/%U`: for
+  the directory user the file usherd wrote, for localop one the benchmark put there (as a host
+  without Usher would have one). Without a file, sshd runs `usherctl principals alice` as nobody
+  (fork of the sshd monitor, initgroups for nobody, exec), twice per login (key query, then signed
+  request): the "without her file" rows.
 - NSS (`passwd/group: files usher`): local users are found in /etc/passwd; the directory user
   after a miss there, in the Usher cache. Group lookups for the user's groups come from the
   cache too — Debian's `pam_cap` (common-auth, setcred) calls getgrgid for each of them.
@@ -405,8 +408,8 @@ the same user CA, timed with `date +%s%N` around the ssh process. What differs:
   reads the cache and /etc/passwd and returns IGNORE.
 - PAM session: the homes exist after the warm-up, so pam_usher only checks them.
 
-"The name alice made local" adds alice to /etc/passwd, /etc/shadow, /etc/group and a principals
-file for that one login (the cache keeps her; local entries win everywhere), so that OpenSSH's
+"The name alice made local" adds alice (same uid, so the same principals file) to /etc/passwd,
+/etc/shadow and /etc/group for that one login (the cache keeps her; local entries win everywhere), so that OpenSSH's
 per-user-name padding of authentication requests (a constant per name and host key, between 5
 and 9.2 ms, doubled until it exceeds the time taken) is the same on both sides.
 

@@ -5,7 +5,7 @@
 //! instead through blob handles, which only move to another rowid and copy the bytes: each table
 //! has one row for every bucket `0..count` (empty buckets too, so a move never misses, which would
 //! abort the handle), and a bucket's blob holds the entries whose key hashes to it. `count` is a
-//! power of two at or above the number of entries, so a bucket holds about one.
+//! power of two, so that a bucket holds two to four entries on average.
 //!
 //! The hash is SipHash-1-3 keyed per snapshot from its content hash: the directory, which names
 //! the users, cannot aim many of them at one bucket.
@@ -68,9 +68,14 @@ pub(crate) const META_KEY: &str = "bucket_key";
 pub(crate) const META_PASSWD: &str = "passwd_buckets";
 pub(crate) const META_GROUP: &str = "group_buckets";
 
+/// Entries a bucket holds on average, at most. A lookup reads and scans the whole bucket (a few
+/// hundred bytes at this size, no more costly than one entry), while every bucket is a row the
+/// daemon writes at each publish: fewer, fuller buckets keep the publish short.
+const ENTRIES_PER_BUCKET: usize = 4;
+
 /// Buckets for `entries` entries: a power of two, at least one.
 pub(crate) fn bucket_count(entries: usize) -> u64 {
-    (entries.max(1) as u64).next_power_of_two()
+    (entries.div_ceil(ENTRIES_PER_BUCKET).max(1) as u64).next_power_of_two()
 }
 
 impl Layout {
@@ -161,22 +166,23 @@ pub(crate) const INLINE_MEMBERS: usize = 256;
 /// The member-list length that means "read it from `groups.members`".
 const EXTERNAL_MEMBERS: u32 = u32::MAX;
 
-/// Appends a group entry, with `members` inline if it is short and marked external otherwise;
-/// `false` (nothing written) if the name is too long for its length field.
-pub(crate) fn push_group(out: &mut Vec<u8>, gid: u32, name: &[u8], members: &[u8]) -> bool {
+/// Appends a group entry, with `members` inline if given and short, and marked external
+/// otherwise (`None`: the caller left a long list unread); `false` (nothing written) if the name
+/// is too long for its length field.
+pub(crate) fn push_group(out: &mut Vec<u8>, gid: u32, name: &[u8], members: Option<&[u8]>) -> bool {
     let Ok(name_len) = u16::try_from(name.len()) else {
         return false;
     };
-    let inline = members.len() <= INLINE_MEMBERS;
-    let members_len = match u32::try_from(members.len()) {
-        Ok(len) if inline => len,
+    let inline = members.filter(|m| m.len() <= INLINE_MEMBERS);
+    let members_len = match inline.map(|m| u32::try_from(m.len())) {
+        Some(Ok(len)) => len,
         _ => EXTERNAL_MEMBERS,
     };
     out.extend_from_slice(&gid.to_le_bytes());
     out.extend_from_slice(&name_len.to_le_bytes());
     out.extend_from_slice(&members_len.to_le_bytes());
     out.extend_from_slice(name);
-    if inline {
+    if let Some(members) = inline {
         out.extend_from_slice(members);
     }
     true
@@ -246,9 +252,9 @@ mod tests {
 
     #[test]
     fn layout_round_trips_through_meta_text() {
-        let layout = Layout::new("abc", 3, 0);
-        assert_eq!((layout.passwd_buckets, layout.group_buckets), (4, 1));
-        let parsed = Layout::parse(&layout.key_text(), "4", "1").unwrap();
+        let layout = Layout::new("abc", 30, 0);
+        assert_eq!((layout.passwd_buckets, layout.group_buckets), (8, 1));
+        let parsed = Layout::parse(&layout.key_text(), "8", "1").unwrap();
         assert_eq!(parsed, layout);
         assert_ne!(Layout::new("abd", 3, 0).key, layout.key, "keyed by content");
         for (key, p, g) in [
@@ -265,31 +271,38 @@ mod tests {
     #[test]
     fn buckets_stay_in_range_and_spread() {
         let layout = Layout::new("h", 1000, 1000);
-        assert_eq!(layout.passwd_buckets, 1024);
+        assert_eq!(layout.passwd_buckets, 256);
         let mut used = std::collections::HashSet::new();
         for i in 0..1000u32 {
             let b = layout.passwd_by_name(format!("user{i}").as_bytes());
-            assert!((0..1024).contains(&b));
+            assert!((0..256).contains(&b));
             used.insert(b);
-            assert!((0..1024).contains(&layout.group_by_gid(i)));
+            assert!((0..256).contains(&layout.group_by_gid(i)));
         }
-        // 1000 keys into 1024 buckets fill about 63% of them when spread at random.
-        assert!(used.len() > 550, "{} buckets used", used.len());
+        // 1000 keys into 256 buckets leave about 2% of them empty when spread at random.
+        assert!(used.len() > 240, "{} buckets used", used.len());
     }
 
     #[test]
     fn group_entries_are_found_in_a_shared_bucket() {
         let long = vec![b'm'; INLINE_MEMBERS + 1];
         let mut bucket = Vec::new();
-        assert!(push_group(&mut bucket, 10, b"ops", b"alice,bob"));
-        assert!(push_group(&mut bucket, 20, b"dev", b""));
-        assert!(push_group(&mut bucket, 30, b"all", &long));
+        assert!(push_group(&mut bucket, 10, b"ops", Some(b"alice,bob")));
+        assert!(push_group(&mut bucket, 20, b"dev", Some(b"")));
+        assert!(push_group(&mut bucket, 25, b"big", None));
+        assert!(push_group(&mut bucket, 30, b"all", Some(&long)));
         let dev = find_group(&bucket, |g| g.name == b"dev").unwrap().unwrap();
         assert_eq!((dev.group.gid, dev.group.members().count()), (20, 0));
         assert!(!dev.external_members);
         let ops = find_group(&bucket, |g| g.gid == 10).unwrap().unwrap();
         let members: Vec<&[u8]> = ops.group.members().collect();
         assert_eq!(members, [&b"alice"[..], b"bob"]);
+        assert!(
+            find_group(&bucket, |g| g.gid == 25)
+                .unwrap()
+                .unwrap()
+                .external_members
+        );
         let all = find_group(&bucket, |g| g.gid == 30).unwrap().unwrap();
         assert!(all.external_members && all.group.members.is_empty());
         assert_eq!(all.group.name, b"all");
@@ -300,11 +313,11 @@ mod tests {
     #[test]
     fn malformed_group_buckets_are_errors_not_panics() {
         let mut bucket = Vec::new();
-        assert!(push_group(&mut bucket, 10, b"ops", b"alice,bob"));
+        assert!(push_group(&mut bucket, 10, b"ops", Some(b"alice,bob")));
         for cut in 1..bucket.len() {
             assert!(find_group(&bucket[..cut], |_| false).is_err(), "cut {cut}");
         }
-        assert!(!push_group(&mut bucket, 1, &[b'x'; 70_000], b""));
+        assert!(!push_group(&mut bucket, 1, &[b'x'; 70_000], Some(b"")));
     }
 
     #[test]

@@ -338,25 +338,33 @@ fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<(
     drop(packed);
 
     // Groups: (gid, name, and a short member list) in both tables; longer lists stay only in
-    // `groups.members`.
+    // `groups.members`, and are not even read here (octet_length reads the record header only).
+    let mut packed = Vec::new();
     let (mut by_name, mut by_gid) = (Vec::new(), Vec::new());
     {
-        let mut groups = tx.prepare("SELECT gid, name, members FROM groups")?;
+        let mut groups = tx.prepare(&format!(
+            "SELECT gid, name, iif(octet_length(members) <= {}, members, NULL) FROM groups",
+            buckets::INLINE_MEMBERS
+        ))?;
         let mut rows = groups.query([])?;
         while let Some(row) = rows.next()? {
             let gid: u32 = row.get(0)?;
             let name = text_bytes(row, 1)?;
-            let members = text_bytes(row, 2)?;
-            let mut entry = Vec::new();
-            buckets::push_group(&mut entry, gid, name, members);
-            by_gid.push((layout.group_by_gid(gid), gid, entry.clone()));
-            by_name.push((layout.group_by_name(name), gid, entry));
+            let members = row
+                .get_ref(2)?
+                .as_bytes_or_null()
+                .map_err(|e| Error::InvalidSnapshot(format!("groups.members: {e}")))?;
+            let start = packed.len();
+            if buckets::push_group(&mut packed, gid, name, members) {
+                by_gid.push((layout.group_by_gid(gid), start, packed.len()));
+                by_name.push((layout.group_by_name(name), start, packed.len()));
+            }
         }
     }
     for (table, mut entries) in [("group_by_name", by_name), ("group_by_gid", by_gid)] {
-        entries.sort_unstable_by_key(|e| (e.0, e.1));
-        put_buckets(tx, table, layout.group_buckets, &entries, |g, out| {
-            out.extend_from_slice(&g.2);
+        entries.sort_unstable();
+        put_buckets(tx, table, layout.group_buckets, &entries, |e, out| {
+            out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
         })?;
     }
     Ok(())

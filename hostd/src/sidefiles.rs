@@ -14,6 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 use usher_cache::Snapshot;
 
+pub mod principals;
+
 const MAX_CA_RESPONSE_BYTES: u64 = 1 << 20;
 const MIN_RSA_BITS: usize = 2048;
 

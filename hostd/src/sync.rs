@@ -25,6 +25,8 @@ pub struct Paths {
     pub trusted_ca_keys: PathBuf,
     /// The sudoers drop-in (written only where /etc/sudoers.d exists).
     pub sudoers: PathBuf,
+    /// sshd's `AuthorizedPrincipalsFile` directory (one file per uid allowed to log in).
+    pub principals: PathBuf,
 }
 
 impl Default for Paths {
@@ -37,6 +39,7 @@ impl Default for Paths {
             state: PathBuf::from(DEFAULT_STATE_PATH),
             trusted_ca_keys: PathBuf::from("/etc/usher/trusted_user_ca_keys"),
             sudoers: PathBuf::from("/etc/sudoers.d/usher"),
+            principals: PathBuf::from(crate::sidefiles::principals::DEFAULT_PRINCIPALS_DIR),
         }
     }
 }
@@ -223,6 +226,7 @@ pub async fn sync_once(
 
     let source_label = config.source_label();
     let content_hash = snapshot.content_hash();
+    let content_hash_of_files = content_hash.clone();
     let previous_meta = previous.as_ref().map(|p| p.meta().clone());
     // The published file is read no further: let it go before the new one is built.
     drop(previous);
@@ -264,6 +268,24 @@ pub async fn sync_once(
     }
     if let Err(e) = crate::sidefiles::update_sudoers(config, &snapshot, &paths.sudoers) {
         side_file_errors.push(e.to_string());
+    }
+    let principals = crate::sidefiles::principals::update_principals(
+        &paths.principals,
+        &content_hash_of_files,
+        |f| {
+            let _ = snapshot.for_each_user(|u| {
+                f(u);
+                Ok::<(), std::convert::Infallible>(())
+            });
+        },
+    );
+    match principals {
+        Ok(0) => {}
+        Ok(n) => log::info!(
+            "principals files updated in {} ({n} written or removed)",
+            paths.principals.display()
+        ),
+        Err(e) => side_file_errors.push(e.to_string()),
     }
     Ok(Report {
         outcome: if unchanged {

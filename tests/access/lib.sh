@@ -18,8 +18,9 @@
 #            project's config/sshd_config.d/usher.conf is used VERBATIM as
 #            /etc/ssh/sshd_config.d/usher.conf
 #   sshd     /usr/sbin/sshd -D -e -f $SSHD_CONFIG on 127.0.0.1:$SSHD_PORT, generated host key,
-#            AuthorizedKeysFile none, AuthorizedPrincipalsFile /etc/ssh/usher-test-principals/%u
-#            (local users' certificates; directory users have no file there)
+#            AuthorizedKeysFile none, and for the local users a `Match User localop,root` block with
+#            AuthorizedPrincipalsFile /etc/ssh/usher-test-principals/%u (a Match block wins over
+#            the drop-in's usherd-written files, as docs/install.md tells hosts to do)
 #   CA       $KEYS/ca (ed25519), its public key in $UPSTREAM_CA_KEYS, which usher.toml names as
 #            [ssh] user_ca_keys_file; usherd writes /etc/usher/trusted_user_ca_keys
 #   directory $USHER_DIRECTORY (file source):
@@ -31,7 +32,7 @@
 #     groups ops 6001, admins 6002, devs 6003; [access] login_groups = ["ops"],
 #     sudo_groups = ["admins"]
 #   local    localop (uid 2001, /etc/passwd + /etc/shadow of the overlay, home /home/localop),
-#            principals file for localop and root
+#            principals files for localop and root
 
 ACCESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 USHERCTL_BUILT=$USHER_TARGET/release/usherctl
@@ -46,7 +47,8 @@ SSHD_PORT=${SSHD_PORT:-2222}
 SSHD_PID=
 UPSTREAM_CA_KEYS=$USHER_WORK/upstream_user_ca_keys
 TRUSTED_CA_KEYS=/etc/usher/trusted_user_ca_keys
-PRINCIPALS_DIR=/etc/ssh/usher-test-principals
+LOCAL_PRINCIPALS_DIR=/etc/ssh/usher-test-principals
+PRINCIPALS_DIR=/var/lib/usher/principals
 ACCESS_TOML=$'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins"]\n'
 
 # --- the host -----------------------------------------------------------------------------------
@@ -116,10 +118,10 @@ access_local_users() {
     echo 'localop:*:19000:0:99999:7:::' >>/etc/shadow
     echo 'localop:x:2001:' >>/etc/group
     mkdir -p -m 0700 /home/localop && chown 2001:2001 /home/localop
-    mkdir -p -m 0755 "$PRINCIPALS_DIR"
-    echo 'localop' >"$PRINCIPALS_DIR/localop"
-    echo 'root-breakglass' >"$PRINCIPALS_DIR/root"
-    chmod 0644 "$PRINCIPALS_DIR"/*
+    mkdir -p -m 0755 "$LOCAL_PRINCIPALS_DIR"
+    echo 'localop' >"$LOCAL_PRINCIPALS_DIR/localop"
+    echo 'root-breakglass' >"$LOCAL_PRINCIPALS_DIR/root"
+    chmod 0644 "$LOCAL_PRINCIPALS_DIR"/*
 }
 
 # access_keys: the CA and every user's key pair in $KEYS (root-only, as ssh requires).
@@ -202,7 +204,6 @@ ListenAddress 127.0.0.1
 HostKey $SSHD_DIR/host_key
 PidFile $SSHD_DIR/sshd.pid
 AuthorizedKeysFile none
-AuthorizedPrincipalsFile $PRINCIPALS_DIR/%u
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM yes
@@ -210,6 +211,8 @@ LogLevel VERBOSE
 PrintMotd no
 MaxStartups 100:30:200
 ${SSHD_EXTRA:-}
+Match User localop,root
+    AuthorizedPrincipalsFile $LOCAL_PRINCIPALS_DIR/%u
 EOF
 }
 

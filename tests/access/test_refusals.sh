@@ -7,9 +7,15 @@
 access_setup_host
 for u in alice bob carol erin; do cert "$u" "$u" ca "$u"; done
 
-# principals_file USER: lets USER's certificate through sshd's auth phase without usherctl.
-principals_file() { echo "$1" >"$PRINCIPALS_DIR/$1"; chmod 0644 "$PRINCIPALS_DIR/$1"; }
-no_principals_file() { rm -f "$PRINCIPALS_DIR/$1"; }
+# principals_file USER: lets USER's certificate through sshd's auth phase (a file where usherd
+# writes them, named by uid), as if usherd had not removed it yet.
+principals_file() {
+    local uid
+    uid=$(id -u "$1")
+    echo "$1" >"$PRINCIPALS_DIR/$uid"
+    chmod 0644 "$PRINCIPALS_DIR/$uid"
+}
+no_principals_file() { rm -f "$PRINCIPALS_DIR/$(id -u "$1")"; }
 
 context "carol: active, in devs only (no login group)"
 assert_output "" "$USHERCTL" principals carol

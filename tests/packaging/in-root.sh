@@ -136,8 +136,8 @@ check "install: conffiles registered" \
 # sshd: checked, reloaded, and the drop-in in effect.
 check "install: sshd reloaded after sshd -t (SIGHUP seen)" hupped "$hups"
 in_root 30 /usr/sbin/sshd -T > "$scratch/sshd-T" 2>&1
-check "install: sshd uses the drop-in (TrustedUserCAKeys, AuthorizedPrincipalsCommand)" \
-    sh -c "grep -qx 'trustedusercakeys /etc/usher/trusted_user_ca_keys' '$scratch/sshd-T' && grep -qx 'authorizedprincipalscommand /usr/sbin/usherctl principals %u' '$scratch/sshd-T'"
+check "install: sshd uses the drop-in (TrustedUserCAKeys, AuthorizedPrincipalsFile, AuthorizedPrincipalsCommand)" \
+    sh -c "grep -qx 'trustedusercakeys /etc/usher/trusted_user_ca_keys' '$scratch/sshd-T' && grep -qx 'authorizedprincipalsfile /var/lib/usher/principals/%U' '$scratch/sshd-T' && grep -qx 'authorizedprincipalscommand /usr/sbin/usherctl principals %u' '$scratch/sshd-T'"
 
 # Unconfigured: no cache; local accounts and root unaffected.
 check "unconfigured: getent passwd root answers" in_root 10 getent passwd root

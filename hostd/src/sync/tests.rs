@@ -30,7 +30,7 @@ impl Fixture {
             state: p("private/state.json"),
             trusted_ca_keys: p("etc/trusted_user_ca_keys"),
             sudoers: p("etc/sudoers.d/usher"),
-            principals: p("lib/principals"),
+            principals: p("principals"),
         };
         let config = Config::parse(&format!(
             "[directory]\nkind = \"file\"\npath = \"{}\"\n",

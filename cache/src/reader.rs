@@ -1,9 +1,10 @@
 //! The read side, used inside other processes by the NSS and PAM modules and by `usherctl`.
 //!
 //! A `Reader` is one read-only, immutable, lock-free SQLite connection to one published snapshot,
-//! with its prepared statements. It is used by one thread at a time (the modules keep one per
-//! thread, and an enumeration cursor's under the enumeration's lock), and it knows the fork count
-//! and the inode it was opened at, so a forked child or a newer snapshot is noticed by `is_current`.
+//! with the blob handles its point lookups read through. It is used by one thread at a time (the
+//! modules keep one per thread, and an enumeration cursor's under the enumeration's lock), and it
+//! knows the fork count and the inode it was opened at, so a forked child or a newer snapshot is
+//! noticed by `is_current`.
 
 use crate::buckets::{self, Column, Layout, COLUMNS};
 use crate::chunks;

@@ -87,14 +87,15 @@ for position in start end; do
     done < <(grep '^RESULT ' <<<"$out")
 done
 
-# `getent passwd | wc -l`: median and fastest of nine runs (getent and wc share two cores, and a
-# run takes one of two speeds depending on where they are scheduled, for every backend alike).
+# `getent passwd | wc -l`: median and fastest of nine runs, both processes on one CPU (spread over
+# two, a run takes one of two speeds, about 40 or 70 ms at 100k, depending on where they are
+# scheduled, for every backend alike).
 # The floor module does not enumerate.
 [ "$BACKEND" = floor ] && exit 0
 times=()
 for _ in 1 2 3 4 5 6 7 8 9; do
     t0=$(now_ns)
-    count=$(getent passwd | wc -l)
+    count=$(taskset -c 0 sh -c 'getent passwd | wc -l')
     t1=$(now_ns)
     times+=($(( t1 - t0 )))
 done

@@ -249,6 +249,18 @@ fn text_bytes<'r>(row: &'r rusqlite::Row<'_>, column: usize) -> Result<&'r [u8]>
         .map_err(|e| Error::InvalidSnapshot(format!("users column {column}: {e}")))
 }
 
+/// A passwd entry from the columns `name, uid, gid, gecos, home, shell`, borrowed from the row.
+fn passwd_row<'r>(row: &'r rusqlite::Row<'_>) -> Result<crate::PasswdRef<'r>> {
+    Ok(crate::PasswdRef {
+        name: text_bytes(row, 0)?,
+        uid: row.get(1)?,
+        gid: row.get(2)?,
+        gecos: text_bytes(row, 3)?,
+        home: text_bytes(row, 4)?,
+        shell: text_bytes(row, 5)?,
+    })
+}
+
 /// Packs every passwd entry, in name order (read back through the finished name index), into
 /// `passwd_chunks` for enumeration.
 fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
@@ -260,14 +272,7 @@ fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let mut rows = users.query([])?;
     let (mut id, mut count, mut first, mut chunk) = (0i64, 0usize, String::new(), Vec::new());
     while let Some(row) = rows.next()? {
-        let entry = crate::PasswdRef {
-            name: text_bytes(row, 0)?,
-            uid: row.get(1)?,
-            gid: row.get(2)?,
-            gecos: text_bytes(row, 3)?,
-            home: text_bytes(row, 4)?,
-            shell: text_bytes(row, 5)?,
-        };
+        let entry = passwd_row(row)?;
         if count == 0 {
             first = String::from_utf8_lossy(entry.name).into_owned();
         }
@@ -314,14 +319,7 @@ fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<(
         let mut users = tx.prepare("SELECT name, uid, gid, gecos, home, shell FROM users")?;
         let mut rows = users.query([])?;
         while let Some(row) = rows.next()? {
-            let entry = crate::PasswdRef {
-                name: text_bytes(row, 0)?,
-                uid: row.get(1)?,
-                gid: row.get(2)?,
-                gecos: text_bytes(row, 3)?,
-                home: text_bytes(row, 4)?,
-                shell: text_bytes(row, 5)?,
-            };
+            let entry = passwd_row(row)?;
             let start = packed.len();
             if chunks::push(&mut packed, &entry) {
                 by_name.push((layout.passwd_by_name(entry.name), start, packed.len()));

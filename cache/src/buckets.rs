@@ -143,19 +143,28 @@ impl Layout {
     }
 }
 
-/// The passwd entry in `bucket` for which `matches` holds.
-pub(crate) fn find_passwd<'a>(
+/// The first entry of `bucket`, decoded one after the other by `at`, for which `matches` holds.
+fn find<'a, E>(
     bucket: &'a [u8],
-    matches: impl Fn(&PasswdRef<'_>) -> bool,
-) -> Result<Option<PasswdRef<'a>>> {
+    at: impl Fn(&'a [u8], usize) -> Result<Option<(E, usize)>>,
+    matches: impl Fn(&E) -> bool,
+) -> Result<Option<E>> {
     let mut offset = 0;
-    while let Some((entry, next)) = chunks::entry_at(bucket, offset)? {
+    while let Some((entry, next)) = at(bucket, offset)? {
         if matches(&entry) {
             return Ok(Some(entry));
         }
         offset = next;
     }
     Ok(None)
+}
+
+/// The passwd entry in `bucket` for which `matches` holds.
+pub(crate) fn find_passwd<'a>(
+    bucket: &'a [u8],
+    matches: impl Fn(&PasswdRef<'_>) -> bool,
+) -> Result<Option<PasswdRef<'a>>> {
+    find(bucket, chunks::entry_at, |p| matches(p))
 }
 
 const GROUP_HEADER: usize = 4 + 2 + 4;
@@ -235,14 +244,7 @@ pub(crate) fn find_group<'a>(
     bucket: &'a [u8],
     matches: impl Fn(&GroupRef<'_>) -> bool,
 ) -> Result<Option<BucketGroup<'a>>> {
-    let mut offset = 0;
-    while let Some((entry, next)) = group_at(bucket, offset)? {
-        if matches(&entry.group) {
-            return Ok(Some(entry));
-        }
-        offset = next;
-    }
-    Ok(None)
+    find(bucket, group_at, |g| matches(&g.group))
 }
 
 #[cfg(test)]

@@ -216,16 +216,21 @@ fn split_list(list: &str) -> impl Iterator<Item = &str> {
 
 /// The bucket layout from `meta`.
 fn read_layout(conn: &Connection) -> Result<Layout> {
-    let get = |key: &str| -> Result<String> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| Error::InvalidSnapshot(format!("meta has no {key}")))
+    // One statement for the three values: every process that looks a user up pays for this open.
+    let mut values: [Option<String>; 3] = Default::default();
+    let keys = [buckets::META_KEY, buckets::META_PASSWD, buckets::META_GROUP];
+    let mut st = conn.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3)")?;
+    let mut rows = st.query(keys)?;
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            values[i] = Some(row.get(1)?);
+        }
+    }
+    let [Some(key), Some(passwd), Some(group)] = values else {
+        return Err(Error::InvalidSnapshot("meta has no bucket layout".into()));
     };
-    Layout::parse(
-        &get(buckets::META_KEY)?,
-        &get(buckets::META_PASSWD)?,
-        &get(buckets::META_GROUP)?,
-    )
+    Layout::parse(&key, &passwd, &group)
 }
 
 /// An SQLite URI for `path`, read-only and immutable (no locks, no journal, no -shm).

@@ -233,8 +233,9 @@ where
     timings.rows = started.elapsed();
     let started = Instant::now();
     tx.execute_batch(CREATE_INDEXES)?;
-    write_passwd_chunks(&tx)?;
-    write_buckets(&tx, &meta.content_hash)?;
+    let layout = write_layout(&tx, &meta.content_hash)?;
+    write_passwd(&tx, &layout)?;
+    write_group_buckets(&tx, &layout)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     conn.close().map_err(|(_, e)| Error::Sqlite(e))?;
@@ -261,71 +262,59 @@ fn passwd_row<'r>(row: &'r rusqlite::Row<'_>) -> Result<crate::PasswdRef<'r>> {
     })
 }
 
-/// Packs every passwd entry, in name order (read back through the finished name index), into
-/// `passwd_chunks` for enumeration.
-fn write_passwd_chunks(tx: &rusqlite::Transaction<'_>) -> Result<()> {
-    let mut users = tx.prepare(
-        "SELECT name, uid, gid, gecos, home, shell FROM users INDEXED BY users_by_name ORDER BY name",
-    )?;
-    let mut put_chunk =
-        tx.prepare("INSERT INTO passwd_chunks (id, first_name, entries) VALUES (?1, ?2, ?3)")?;
-    let mut rows = users.query([])?;
-    let (mut id, mut count, mut first, mut chunk) = (0i64, 0usize, String::new(), Vec::new());
-    while let Some(row) = rows.next()? {
-        let entry = passwd_row(row)?;
-        if count == 0 {
-            first = String::from_utf8_lossy(entry.name).into_owned();
-        }
-        count += usize::from(chunks::push(&mut chunk, &entry));
-        if count == chunks::ENTRIES_PER_CHUNK {
-            put_chunk.execute(params![id, first, chunk])?;
-            (id, count) = (id + 1, 0);
-            chunk.clear();
-        }
-    }
-    if count > 0 {
-        put_chunk.execute(params![id, first, chunk])?;
-    }
-    Ok(())
-}
-
-/// Fills the bucket tables (`buckets.rs`) from the finished `users` and `groups` tables.
-///
-/// Passwd entries are packed into one buffer (about 70 bytes a user) and ordered by bucket twice;
-/// group entries hold at most `buckets::INLINE_MEMBERS` bytes of members each.
-fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<()> {
+/// The bucket layout (`buckets.rs`) for the finished `users` and `groups` tables, recorded in
+/// `meta`.
+fn write_layout(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<buckets::Layout> {
     let count = |table: &str| -> Result<usize> {
         let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
         usize::try_from(n).map_err(|_| Error::InvalidSnapshot(format!("{table}: count {n}")))
     };
     let layout = buckets::Layout::new(content_hash, count("users")?, count("groups")?);
-    {
-        let mut put_meta = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
-        put_meta.execute(params![buckets::META_KEY, layout.key_text()])?;
-        put_meta.execute(params![
-            buckets::META_PASSWD,
-            layout.passwd_buckets.to_string()
-        ])?;
-        put_meta.execute(params![
-            buckets::META_GROUP,
-            layout.group_buckets.to_string()
-        ])?;
-    }
+    let mut put_meta = tx.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
+    put_meta.execute(params![buckets::META_KEY, layout.key_text()])?;
+    put_meta.execute(params![
+        buckets::META_PASSWD,
+        layout.passwd_buckets.to_string()
+    ])?;
+    put_meta.execute(params![
+        buckets::META_GROUP,
+        layout.group_buckets.to_string()
+    ])?;
+    Ok(layout)
+}
 
-    // Passwd: (bucket, start, end) of each packed entry, for each of the two tables.
-    let mut packed = Vec::new();
-    let (mut by_name, mut by_uid) = (Vec::new(), Vec::new());
-    {
-        let mut users = tx.prepare("SELECT name, uid, gid, gecos, home, shell FROM users")?;
-        let mut rows = users.query([])?;
-        while let Some(row) = rows.next()? {
-            let entry = passwd_row(row)?;
-            let start = packed.len();
-            if chunks::push(&mut packed, &entry) {
-                by_name.push((layout.passwd_by_name(entry.name), start, packed.len()));
-                by_uid.push((layout.passwd_by_uid(entry.uid), start, packed.len()));
-            }
+/// Packs every passwd entry once, in name order (read back through the finished name index): into
+/// `passwd_chunks` for enumeration, as the chunks fill, and into the two passwd bucket tables.
+/// The packed entries (about 70 bytes a user) stay in memory until the buckets are written.
+fn write_passwd(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout) -> Result<()> {
+    let mut users = tx.prepare(
+        "SELECT name, uid, gid, gecos, home, shell FROM users INDEXED BY users_by_name ORDER BY name",
+    )?;
+    let mut put_chunk =
+        tx.prepare("INSERT INTO passwd_chunks (id, first_name, entries) VALUES (?1, ?2, ?3)")?;
+    // (bucket, start, end) of each packed entry, for each bucket table.
+    let (mut packed, mut by_name, mut by_uid) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut id, mut count, mut first, mut chunk_start) = (0i64, 0usize, String::new(), 0);
+    let mut rows = users.query([])?;
+    while let Some(row) = rows.next()? {
+        let entry = passwd_row(row)?;
+        let start = packed.len();
+        if !chunks::push(&mut packed, &entry) {
+            continue;
         }
+        by_name.push((layout.passwd_by_name(entry.name), start, packed.len()));
+        by_uid.push((layout.passwd_by_uid(entry.uid), start, packed.len()));
+        if count == 0 {
+            first = String::from_utf8_lossy(entry.name).into_owned();
+        }
+        count += 1;
+        if count == chunks::ENTRIES_PER_CHUNK {
+            put_chunk.execute(params![id, first, packed.get(chunk_start..)])?;
+            (id, count, chunk_start) = (id + 1, 0, packed.len());
+        }
+    }
+    if count > 0 {
+        put_chunk.execute(params![id, first, packed.get(chunk_start..)])?;
     }
     for (table, mut entries) in [("passwd_by_name", by_name), ("passwd_by_uid", by_uid)] {
         entries.sort_unstable();
@@ -333,8 +322,12 @@ fn write_buckets(tx: &rusqlite::Transaction<'_>, content_hash: &str) -> Result<(
             out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
         })?;
     }
-    drop(packed);
+    Ok(())
+}
 
+/// Fills the group bucket tables from the finished `groups` table. Entries hold at most
+/// `buckets::INLINE_MEMBERS` bytes of members each.
+fn write_group_buckets(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout) -> Result<()> {
     // Groups: (gid, name, and a short member list) in both tables; longer lists stay only in
     // `groups.members`, and are not even read here (octet_length reads the record header only).
     let mut packed = Vec::new();

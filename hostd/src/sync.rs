@@ -226,7 +226,6 @@ pub async fn sync_once(
 
     let source_label = config.source_label();
     let content_hash = snapshot.content_hash();
-    let content_hash_of_files = content_hash.clone();
     let previous_meta = previous.as_ref().map(|p| p.meta().clone());
     // The published file is read no further: let it go before the new one is built.
     drop(previous);
@@ -244,7 +243,7 @@ pub async fn sync_once(
             generation,
             built_at: time::OffsetDateTime::now_utc().unix_timestamp(),
             source: source_label,
-            content_hash,
+            content_hash: content_hash.clone(),
         };
         if let Some(dir) = paths.cache.parent() {
             std::fs::create_dir_all(dir).map_err(io_error(dir))?;
@@ -269,16 +268,13 @@ pub async fn sync_once(
     if let Err(e) = crate::sidefiles::update_sudoers(config, &snapshot, &paths.sudoers) {
         side_file_errors.push(e.to_string());
     }
-    let principals = crate::sidefiles::principals::update_principals(
-        &paths.principals,
-        &content_hash_of_files,
-        |f| {
+    let principals =
+        crate::sidefiles::principals::update_principals(&paths.principals, &content_hash, |f| {
             let _ = snapshot.for_each_user(|u| {
                 f(u);
                 Ok::<(), std::convert::Infallible>(())
             });
-        },
-    );
+        });
     match principals {
         Ok(0) => {}
         Ok(n) => log::info!(

@@ -48,6 +48,15 @@ struct Slot {
     reader: Reader,
 }
 
+impl Slot {
+    /// Whether this handle answers for `cfg` as it is, without being (re)opened.
+    fn serves(&mut self, cfg: &Config<'_>) -> bool {
+        self.path.as_os_str() == cfg.path.as_os_str()
+            && self.recheck_interval == cfg.recheck_interval
+            && self.reader.is_current()
+    }
+}
+
 thread_local! {
     static READER: RefCell<Option<Slot>> = const { RefCell::new(None) };
 }
@@ -65,14 +74,7 @@ pub fn with_reader<T>(
     READER
         .try_with(|cell| {
             let mut slot = cell.try_borrow_mut().map_err(|_| Fail::UNAVAIL_BUSY)?;
-            let usable = match slot.as_mut() {
-                Some(s) => {
-                    s.path.as_os_str() == cfg.path.as_os_str()
-                        && s.recheck_interval == cfg.recheck_interval
-                        && s.reader.is_current()
-                }
-                None => false,
-            };
+            let usable = slot.as_mut().is_some_and(|s| s.serves(cfg));
             if !usable {
                 // Close the old handle before opening the new one.
                 *slot = None;
@@ -101,11 +103,7 @@ pub fn with_reader<T>(
 pub fn has_open_handle(cfg: &Config<'_>) -> bool {
     READER
         .try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slot) => slot.as_mut().is_some_and(|s| {
-                s.path.as_os_str() == cfg.path.as_os_str()
-                    && s.recheck_interval == cfg.recheck_interval
-                    && s.reader.is_current()
-            }),
+            Ok(mut slot) => slot.as_mut().is_some_and(|s| s.serves(cfg)),
             Err(_) => false,
         })
         .unwrap_or(false)

@@ -349,9 +349,15 @@ impl Reader {
         if now.saturating_sub(self.last_check) < self.recheck_interval {
             return true;
         }
-        self.last_check = now;
-        self.pid == std::process::id()
-            && matches!(stat(&self.path), Ok(md) if file_id(&md) == self.file_id)
+        // Only a look that found the same file restarts the interval: a handle found stale stays
+        // stale, whichever caller asks next (a second caller must not take the interval for a
+        // fresh look and keep answering from a revoked snapshot).
+        let current = self.pid == std::process::id()
+            && matches!(stat(&self.path), Ok(md) if file_id(&md) == self.file_id);
+        if current {
+            self.last_check = now;
+        }
+        current
     }
 
     /// Whether the process forked (through glibc) since this handle was opened.

@@ -986,6 +986,48 @@ mod tests {
     }
 
     #[test]
+    fn home_roots_are_never_system_directories() {
+        let base = "[directory]\nkind = \"file\"\npath = \"/d.json\"\n[mapping]\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.mapping.allowed_home_roots(), ["/home"]);
+        let c = Config::parse(&format!(
+            "{base}home_root = \"/home/\"\nhome_roots = [\"/home\", \"/srv/home\", \"/var/home\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.mapping.allowed_home_roots(),
+            ["/home", "/srv/home", "/var/home"]
+        );
+        for (extra, why) in [
+            ("home_root = \"/\"\n", "system directory"),
+            ("home_root = \"/etc\"\n", "system directory"),
+            ("home_root = \"/usr/local/home\"\n", "system directory"),
+            ("home_root = \"/var\"\n", "system directory"),
+            ("home_roots = [\"/home\", \"/root\"]\n", "system directory"),
+            ("home_roots = [\"/home\", \"/home/staff\"]\n", "inside another root"),
+            ("home_roots = [\"/srv/home\"]\n", "must include home_root"),
+            ("home_roots = [\"/home\", \"srv\"]\n", "absolute path"),
+        ] {
+            let err = Config::parse(&format!("{base}{extra}")).unwrap_err();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn default_principals_are_only_what_the_directory_vouches_for() {
+        let c = Config::parse("[directory]\nkind = \"file\"\npath = \"/d\"\n").unwrap();
+        assert_eq!(
+            c.ssh.principals,
+            [PrincipalKind::Name, PrincipalKind::UserName, PrincipalKind::Email]
+        );
+        let c = Config::parse(
+            "[directory]\nkind = \"file\"\npath = \"/d\"\n[ssh]\nprincipals = [\"name\", \"emails\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.ssh.principals, [PrincipalKind::Name, PrincipalKind::Emails]);
+    }
+
+    #[test]
     fn policy_groups_are_named_by_id_or_by_name_never_either() {
         let base = "[directory]\nkind = \"file\"\npath = \"/d.json\"\n[access]\n";
         let c = Config::parse(&format!(

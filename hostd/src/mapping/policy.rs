@@ -100,6 +100,57 @@ pub fn apply_access(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: &str, name: &str, gid: u32, members: &[u32]) -> MappedGroup {
+        MappedGroup {
+            name: name.into(),
+            id: id.into(),
+            gid,
+            members: members.into(),
+            sudo: false,
+        }
+    }
+
+    #[test]
+    fn each_entry_resolves_in_its_own_namespace() {
+        let groups = [
+            group("g-admins", "admins", 5001, &[0]),
+            group("g-evil", "g-admins", 5002, &[1]),
+        ];
+        let mut warnings = Vec::new();
+        let none = HashSet::new();
+        let resolve = |refs: &[GroupRef], w: &mut Vec<String>| {
+            resolve_groups("sudo_groups", refs, &groups, &none, w)
+        };
+        assert_eq!(resolve(&[GroupRef::Id("g-admins".into())], &mut warnings), [0]);
+        assert_eq!(resolve(&[GroupRef::Name("g-admins".into())], &mut warnings), [1]);
+        assert_eq!(resolve(&[GroupRef::Name("admins".into())], &mut warnings), [0]);
+        assert!(resolve(&[GroupRef::Id("admins".into())], &mut warnings).is_empty());
+        assert!(resolve(&[GroupRef::Name("Admins".into())], &mut warnings).is_empty());
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn a_shared_name_resolves_to_nothing_with_a_warning() {
+        let access = AccessConfig {
+            login_groups: vec![GroupRef::Name("ops".into()), GroupRef::Id("ops".into())],
+            sudo_groups: vec![GroupRef::Name("dba".into())],
+            ..AccessConfig::default()
+        };
+        let shared = shared_names(&access, ["ops", "OPS", "dba", "web", "web"].into_iter());
+        assert_eq!(shared, HashSet::from(["ops".to_string()]), "only names a policy uses");
+        let groups = [group("g1", "ops", 5001, &[0]), group("ops", "other", 5002, &[1])];
+        let mut warnings = Vec::new();
+        let picked = resolve_groups("login_groups", &access.login_groups, &groups, &shared, &mut warnings);
+        assert_eq!(picked, [1], "the id entry still resolves");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("[access] login_groups entry name:ops: several directory groups"));
+    }
+}
+
 /// The record names `shared_names` counts: every group record, valid or not.
 pub fn record_names<'a>(
     valid: &'a [GroupRecord],

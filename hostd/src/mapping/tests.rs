@@ -321,6 +321,31 @@ fn local_names_win_ignoring_case_and_stale_group_members_are_refused() {
 }
 
 #[test]
+fn local_refusals_name_what_they_collide_with() {
+    let f = Fixture::new();
+    let l = &f.local;
+    assert_eq!(local_user_refusal(("alice", 5000, 5000), l), None);
+    assert_eq!(
+        local_user_refusal(("Bob", 5000, 5000), l).as_deref(),
+        Some("name Bob belongs to local account bob")
+    );
+    assert_eq!(
+        local_user_refusal(("Sudo", 5000, 5000), l).as_deref(),
+        Some("name Sudo belongs to local group sudo")
+    );
+    assert!(local_user_refusal(("GHOST", 5000, 5000), l)
+        .unwrap()
+        .contains("local group(s) sudo"));
+    assert!(local_user_refusal(("x", 1001, 5000), l).unwrap().contains("uid 1001"));
+    assert!(local_user_refusal(("x", 5000, 27), l).unwrap().contains("primary gid 27"));
+    assert_eq!(local_group_refusal(("ops", 5000), l), None);
+    assert!(local_group_refusal(("DAEMON", 5000), l)
+        .unwrap()
+        .contains("local group daemon"));
+    assert!(local_group_refusal(("x", 3000), l).unwrap().contains("gid 3000"));
+}
+
+#[test]
 fn duplicates_keep_the_older_record() {
     let f = Fixture::new();
     let mut older = user("zz-old", "Alice", Some(5000));

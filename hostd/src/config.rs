@@ -1004,7 +1004,10 @@ mod tests {
             ("home_root = \"/usr/local/home\"\n", "system directory"),
             ("home_root = \"/var\"\n", "system directory"),
             ("home_roots = [\"/home\", \"/root\"]\n", "system directory"),
-            ("home_roots = [\"/home\", \"/home/staff\"]\n", "inside another root"),
+            (
+                "home_roots = [\"/home\", \"/home/staff\"]\n",
+                "inside another root",
+            ),
             ("home_roots = [\"/srv/home\"]\n", "must include home_root"),
             ("home_roots = [\"/home\", \"srv\"]\n", "absolute path"),
         ] {
@@ -1018,13 +1021,20 @@ mod tests {
         let c = Config::parse("[directory]\nkind = \"file\"\npath = \"/d\"\n").unwrap();
         assert_eq!(
             c.ssh.principals,
-            [PrincipalKind::Name, PrincipalKind::UserName, PrincipalKind::Email]
+            [
+                PrincipalKind::Name,
+                PrincipalKind::UserName,
+                PrincipalKind::Email
+            ]
         );
         let c = Config::parse(
             "[directory]\nkind = \"file\"\npath = \"/d\"\n[ssh]\nprincipals = [\"name\", \"emails\"]\n",
         )
         .unwrap();
-        assert_eq!(c.ssh.principals, [PrincipalKind::Name, PrincipalKind::Emails]);
+        assert_eq!(
+            c.ssh.principals,
+            [PrincipalKind::Name, PrincipalKind::Emails]
+        );
     }
 
     #[test]

@@ -125,9 +125,18 @@ mod tests {
         let resolve = |refs: &[GroupRef], w: &mut Vec<String>| {
             resolve_groups("sudo_groups", refs, &groups, &none, w)
         };
-        assert_eq!(resolve(&[GroupRef::Id("g-admins".into())], &mut warnings), [0]);
-        assert_eq!(resolve(&[GroupRef::Name("g-admins".into())], &mut warnings), [1]);
-        assert_eq!(resolve(&[GroupRef::Name("admins".into())], &mut warnings), [0]);
+        assert_eq!(
+            resolve(&[GroupRef::Id("g-admins".into())], &mut warnings),
+            [0]
+        );
+        assert_eq!(
+            resolve(&[GroupRef::Name("g-admins".into())], &mut warnings),
+            [1]
+        );
+        assert_eq!(
+            resolve(&[GroupRef::Name("admins".into())], &mut warnings),
+            [0]
+        );
         assert!(resolve(&[GroupRef::Id("admins".into())], &mut warnings).is_empty());
         assert!(resolve(&[GroupRef::Name("Admins".into())], &mut warnings).is_empty());
         assert!(warnings.is_empty());
@@ -141,13 +150,27 @@ mod tests {
             ..AccessConfig::default()
         };
         let shared = shared_names(&access, ["ops", "OPS", "dba", "web", "web"].into_iter());
-        assert_eq!(shared, HashSet::from(["ops".to_string()]), "only names a policy uses");
-        let groups = [group("g1", "ops", 5001, &[0]), group("ops", "other", 5002, &[1])];
+        assert_eq!(
+            shared,
+            HashSet::from(["ops".to_string()]),
+            "only names a policy uses"
+        );
+        let groups = [
+            group("g1", "ops", 5001, &[0]),
+            group("ops", "other", 5002, &[1]),
+        ];
         let mut warnings = Vec::new();
-        let picked = resolve_groups("login_groups", &access.login_groups, &groups, &shared, &mut warnings);
+        let picked = resolve_groups(
+            "login_groups",
+            &access.login_groups,
+            &groups,
+            &shared,
+            &mut warnings,
+        );
         assert_eq!(picked, [1], "the id entry still resolves");
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].starts_with("[access] login_groups entry name:ops: several directory groups"));
+        assert!(warnings[0]
+            .starts_with("[access] login_groups entry name:ops: several directory groups"));
     }
 }
 

@@ -336,13 +336,19 @@ fn local_refusals_name_what_they_collide_with() {
     assert!(local_user_refusal(("GHOST", 5000, 5000), l)
         .unwrap()
         .contains("local group(s) sudo"));
-    assert!(local_user_refusal(("x", 1001, 5000), l).unwrap().contains("uid 1001"));
-    assert!(local_user_refusal(("x", 5000, 27), l).unwrap().contains("primary gid 27"));
+    assert!(local_user_refusal(("x", 1001, 5000), l)
+        .unwrap()
+        .contains("uid 1001"));
+    assert!(local_user_refusal(("x", 5000, 27), l)
+        .unwrap()
+        .contains("primary gid 27"));
     assert_eq!(local_group_refusal(("ops", 5000), l), None);
     assert!(local_group_refusal(("DAEMON", 5000), l)
         .unwrap()
         .contains("local group daemon"));
-    assert!(local_group_refusal(("x", 3000), l).unwrap().contains("gid 3000"));
+    assert!(local_group_refusal(("x", 3000), l)
+        .unwrap()
+        .contains("gid 3000"));
 }
 
 #[test]

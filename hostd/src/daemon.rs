@@ -177,6 +177,9 @@ impl Daemon {
             last_success: previous.last_success,
             skipped_count: previous.skipped_count,
             skipped: previous.skipped,
+            warnings_count: previous.warnings_count,
+            warnings: previous.warnings,
+            withheld_principals: previous.withheld_principals,
             ..State::default()
         };
         if let Ok(reader) = usher_cache::Reader::open(&paths.cache) {

@@ -78,6 +78,10 @@ fn folded_hash(hasher: &RandomState, p: &str) -> u64 {
     h.finish()
 }
 
+/// Candidates per user fit in these bits of a table entry (2 names and at most 16 emails).
+const SLOT_BITS: u32 = 5;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+
 /// The uniqueness pass over `users` (indices into `all`): which principals nobody gets.
 pub fn unique_principals(
     all: &[CompactUser],
@@ -86,28 +90,39 @@ pub fn unique_principals(
     local: &LocalAccounts,
 ) -> (WithheldSet, Vec<Withheld>) {
     let hasher = RandomState::new();
-    // (user, position in its candidates): the first user to claim each principal.
-    let mut first: HashTable<(u32, u8)> = HashTable::new();
+    // The first user to claim each principal, as `user << SLOT_BITS | position in its
+    // candidates`: four bytes an entry, room made once (100,000 users hold ~300,000 principals).
+    let mut first: HashTable<u32> = HashTable::new();
+    first.reserve(users.len().saturating_mul(kinds.len().min(3)), |_| 0);
     // Folded principal → every user claiming it, for those claimed twice or more.
     let mut shared: HashMap<String, Vec<u32>> = HashMap::new();
     let mut local_names: Vec<(String, u32)> = Vec::new();
-    let principal_at = |(j, slot): (u32, u8)| -> &str {
-        all.get(j as usize)
-            .and_then(|u| candidates(u, kinds).get(slot as usize).copied())
+    let principal_at = |entry: u32| -> &str {
+        all.get((entry >> SLOT_BITS) as usize)
+            .and_then(|u| {
+                candidates(u, kinds)
+                    .get((entry & SLOT_MASK) as usize)
+                    .copied()
+            })
             .unwrap_or_default()
     };
     for &i in users {
         let Some(u) = all.get(i as usize) else {
             continue;
         };
-        for (slot, p) in (0u8..).zip(candidates(u, kinds)) {
+        // A user beyond the packable range (never, with max_entries) claims nothing.
+        if i >= 1 << (32 - SLOT_BITS) {
+            continue;
+        }
+        for (slot, p) in (0..=SLOT_MASK).zip(candidates(u, kinds)) {
             if local.user_like(p).is_some() {
                 local_names.push((p.to_string(), i));
                 continue;
             }
             let hash = folded_hash(&hasher, p);
             match first.find(hash, |&e| principal_at(e).eq_ignore_ascii_case(p)) {
-                Some(&(owner, _)) if owner != i => {
+                Some(&entry) if entry >> SLOT_BITS != i => {
+                    let owner = entry >> SLOT_BITS;
                     let claimants = shared.entry(p.to_ascii_lowercase()).or_default();
                     if claimants.is_empty() {
                         claimants.push(owner);
@@ -118,8 +133,9 @@ pub fn unique_principals(
                 }
                 Some(_) => {}
                 None => {
-                    first
-                        .insert_unique(hash, (i, slot), |&e| folded_hash(&hasher, principal_at(e)));
+                    first.insert_unique(hash, i << SLOT_BITS | slot, |&e| {
+                        folded_hash(&hasher, principal_at(e))
+                    });
                 }
             }
         }
@@ -157,4 +173,63 @@ pub fn unique_principals(
         withheld.0.insert(principal.to_ascii_lowercase().into());
     }
     (withheld, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, user_name: &str, emails: &[&str], primary: bool) -> CompactUser {
+        let packed = CompactUser::pack(
+            [name, user_name, "", "/home/x", "/bin/sh"],
+            emails.iter().copied(),
+            std::iter::empty(),
+        )
+        .unwrap();
+        let mut u = CompactUser::new(packed, 0, 5000, 5000, true, false);
+        u.set_primary_email(primary);
+        u
+    }
+
+    #[test]
+    fn a_principal_two_users_would_get_is_withheld_from_both() {
+        let kinds = [
+            PrincipalKind::Name,
+            PrincipalKind::UserName,
+            PrincipalKind::Email,
+        ];
+        let all = vec![
+            user("alice", "alice@example.com", &["alice@example.com"], true),
+            user("bob", "bob@example.com", &["Alice@Example.com"], true),
+            user(
+                "carol",
+                "carol@example.com",
+                &["carol@example.com", "alice@example.com"],
+                true,
+            ),
+            user("root2", "ROOT@example.com", &[], false),
+        ];
+        let mut local = LocalAccounts::default();
+        local.add_user("root@example.com", Some(0), None);
+        // carol's second address is no principal of the "email" kind: it does not count.
+        let (withheld, report) = unique_principals(&all, &[0, 1, 2, 3], &kinds, &local);
+        assert!(withheld.contains("alice@example.com") && withheld.contains("ALICE@example.COM"));
+        assert!(withheld.contains("root@example.com"));
+        assert!(!withheld.contains("alice") && !withheld.contains("carol@example.com"));
+        assert_eq!(report.len(), 2, "{report:?}");
+        assert_eq!(report[0].users, ["alice", "bob"]);
+        assert!(report[1].reason.contains("local account root@example.com"));
+        // Users outside the pass (refused earlier) claim nothing.
+        let (withheld, report) = unique_principals(&all, &[0, 2], &kinds, &local);
+        assert!(!withheld.contains("alice@example.com") && report.is_empty());
+        // One user listing a principal twice is not a collision.
+        let twice = vec![user(
+            "dave",
+            "dave@example.com",
+            &["dave@example.com"],
+            true,
+        )];
+        let (withheld, _) = unique_principals(&twice, &[0], &kinds, &local);
+        assert!(!withheld.contains("dave@example.com"));
+    }
 }

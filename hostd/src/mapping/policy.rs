@@ -100,6 +100,17 @@ pub fn apply_access(
     }
 }
 
+/// The record names `shared_names` counts: every group record, valid or not.
+pub fn record_names<'a>(
+    valid: &'a [GroupRecord],
+    invalid: &'a [InvalidGroup],
+) -> impl Iterator<Item = &'a str> {
+    valid
+        .iter()
+        .map(|g| &*g.name)
+        .chain(invalid.iter().map(|g| g.name.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,15 +183,4 @@ mod tests {
         assert!(warnings[0]
             .starts_with("[access] login_groups entry name:ops: several directory groups"));
     }
-}
-
-/// The record names `shared_names` counts: every group record, valid or not.
-pub fn record_names<'a>(
-    valid: &'a [GroupRecord],
-    invalid: &'a [InvalidGroup],
-) -> impl Iterator<Item = &'a str> {
-    valid
-        .iter()
-        .map(|g| &*g.name)
-        .chain(invalid.iter().map(|g| g.name.as_str()))
 }

@@ -5,7 +5,7 @@
 //! the directory user, and which Debian's `.profile` puts on localadmin's PATH), or give two users
 //! one home. A refused home falls back to the default `{home_root}/{name}` when that one passes.
 
-use super::local::{normal_path, LocalAccounts};
+use super::local::{is_normal_path, LocalAccounts};
 use super::records::CompactUser;
 use crate::scim::printable;
 use hashbrown::HashTable;
@@ -32,7 +32,7 @@ impl HomeRules<'_> {
     pub fn check(&self, home: &str) -> Result<usize, String> {
         super::check_home(home)?;
         let shown = printable(home);
-        if normal_path(home) != home {
+        if !is_normal_path(home) {
             return Err(format!(
                 "home {shown} is not in normal form ('//', '/./' or a trailing '/')"
             ));

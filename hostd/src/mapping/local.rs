@@ -82,29 +82,41 @@ impl LocalAccounts {
 
     /// The local user whose name equals `name` ignoring ASCII case.
     pub fn user_like(&self, name: &str) -> Option<&str> {
-        self.users
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.users.get(&*folded(name)).map(String::as_str)
     }
 
     /// The local group whose name equals `name` ignoring ASCII case.
     pub fn group_like(&self, name: &str) -> Option<&str> {
-        self.groups
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.groups.get(&*folded(name)).map(String::as_str)
     }
 
     /// The local groups that list `name` (ignoring ASCII case) as a member.
     pub fn groups_listing(&self, name: &str) -> &[String] {
-        self.members
-            .get(&name.to_ascii_lowercase())
-            .map_or(&[], Vec::as_slice)
+        self.members.get(&*folded(name)).map_or(&[], Vec::as_slice)
     }
 
     /// (account, home) of every local account with a home other than "/", in normal form.
     pub fn homes(&self) -> &[(String, String)] {
         &self.homes
     }
+}
+
+/// `name` in ASCII lower case, copied only when it has an upper-case letter (most names have
+/// none, and this runs for every directory user).
+fn folded(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
+/// Whether `path` is in the form `normal_path` gives (no copy made).
+pub fn is_normal_path(path: &str) -> bool {
+    path == "/"
+        || path
+            .strip_prefix('/')
+            .is_some_and(|rest| rest.split('/').all(|part| !part.is_empty() && part != "."))
 }
 
 /// `path` with empty and "." components removed (`//home/./bob/` → `/home/bob`).
@@ -181,5 +193,19 @@ mod tests {
         assert_eq!(normal_path("//home/./alice//"), "/home/alice");
         assert_eq!(normal_path("/"), "/");
         assert_eq!(normal_path("///"), "/");
+        for path in ["/", "/home", "/home/alice", "/home/.alice"] {
+            assert!(is_normal_path(path), "{path}");
+        }
+        for path in [
+            "",
+            "home",
+            "//home",
+            "/home/",
+            "/home/./a",
+            "/home/.",
+            "/home//a",
+        ] {
+            assert!(!is_normal_path(path), "{path}");
+        }
     }
 }

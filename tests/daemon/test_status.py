@@ -13,7 +13,7 @@ INVALID = {
     "zero": ("user", {"uid": 0, "gid": 5103}, "zero: uid 0 is never given to a directory entry"),
     "dyn": ("user", {"uid": 61200, "gid": 5104}, "dyn: uid 61200 is in systemd's dynamic range 61184-65519"),
     "low": ("user", {"uid": 999, "gid": 5105}, "low: uid 999 is below the minimum 1000"),
-    "root": ("user", {"uid": 5106, "gid": 5106}, "name root belongs to a local account"),
+    "root": ("user", {"uid": 5106, "gid": 5106}, "name root belongs to local account root"),
 }
 
 

@@ -91,11 +91,23 @@ pub fn act_on_revocations(config: &Config, result: &Result<Report>) {
 /// key is reported once, not at every sync; `logged` holds what was logged last.
 pub fn log_side_file_warnings(result: &Result<Report>, logged: &mut Vec<String>) {
     let Ok(report) = result else { return };
-    if report.side_file_warnings != *logged {
-        for warning in &report.side_file_warnings {
+    log_changed(&report.side_file_warnings, logged);
+}
+
+/// Logs the mapping's warnings (policy it could not apply as written, principals withheld) the
+/// same way: whenever they change, published snapshot or not.
+pub fn log_mapping_warnings(result: &Result<Report>, logged: &mut Vec<String>) {
+    let Ok(report) = result else { return };
+    log_changed(&report.warnings, logged);
+}
+
+fn log_changed(warnings: &[String], logged: &mut Vec<String>) {
+    if warnings != logged.as_slice() {
+        for warning in warnings {
             log::warn!("{warning}");
         }
-        logged.clone_from(&report.side_file_warnings);
+        logged.clear();
+        logged.extend_from_slice(warnings);
     }
 }
 
@@ -111,11 +123,7 @@ pub fn log_result(source: &str, result: &Result<Report>) {
                     log::info!("{note}");
                 }
             }
-            // Every sync, published or not: each is a grant the config asks for and the host
-            // does not give.
-            for warning in &report.warnings {
-                log::warn!("{warning}");
-            }
+
             for error in &report.side_file_errors {
                 log::error!("{error}");
             }
@@ -162,6 +170,7 @@ pub struct Daemon {
     paths: Paths,
     state: State,
     logged_side_file_warnings: Vec<String>,
+    logged_mapping_warnings: Vec<String>,
 }
 
 impl Daemon {
@@ -197,6 +206,7 @@ impl Daemon {
             paths,
             state,
             logged_side_file_warnings: Vec::new(),
+            logged_mapping_warnings: Vec::new(),
         })
     }
 
@@ -279,6 +289,7 @@ impl Daemon {
             };
             log_result(&self.config.source_label(), &result);
             log_side_file_warnings(&result, &mut self.logged_side_file_warnings);
+            log_mapping_warnings(&result, &mut self.logged_mapping_warnings);
             act_on_revocations(&self.config, &result);
             record(&mut self.state, &result);
             // Signals that arrived while the sync published (no await point there) are queued.
@@ -363,6 +374,15 @@ mod tests {
             backoff(1, s(5), s(900), Some(s(10 * 86400))),
             MAX_RETRY_AFTER
         );
+    }
+
+    #[test]
+    fn warnings_are_remembered_once_logged() {
+        let mut logged = Vec::new();
+        log_changed(&["a".to_string()], &mut logged);
+        assert_eq!(logged, ["a"]);
+        log_changed(&[], &mut logged);
+        assert!(logged.is_empty());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use usher_hostd::config::{Config, DEFAULT_CONFIG_PATH};
-use usher_hostd::daemon::{act_on_revocations, log_result, log_side_file_warnings, record, Daemon};
+use usher_hostd::daemon::{
+    act_on_revocations, log_mapping_warnings, log_result, log_side_file_warnings, record, Daemon,
+};
 use usher_hostd::state::State;
 use usher_hostd::sync::{sync_once, Paths};
 use usher_hostd::{logging, source, Error};
@@ -63,6 +65,7 @@ fn once(args: &Args) -> ExitCode {
     });
     log_result(&config.source_label(), &result);
     log_side_file_warnings(&result, &mut Vec::new());
+    log_mapping_warnings(&result, &mut Vec::new());
     act_on_revocations(&config, &result);
     let mut state = State::load(&paths.state).unwrap_or_default();
     state.pid = 0;

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 /// older or newer look-alike cannot decide which of them a policy names.
 pub fn shared_names<'a>(
     access: &AccessConfig,
-    names: impl Iterator<Item = &'a str>,
+    records: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> HashSet<String> {
     let wanted: HashSet<String> = access
         .login_groups
@@ -23,15 +23,17 @@ pub fn shared_names<'a>(
             GroupRef::Id(_) => None,
         })
         .collect();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for name in names {
+    // Distinct ids per name: a group listed twice is still one group.
+    let mut seen: std::collections::HashMap<String, HashSet<&str>> =
+        std::collections::HashMap::new();
+    for (id, name) in records {
         let folded = name.to_ascii_lowercase();
         if wanted.contains(&folded) {
-            *seen.entry(folded).or_default() += 1;
+            seen.entry(folded).or_default().insert(id);
         }
     }
     seen.into_iter()
-        .filter(|(_, n)| *n > 1)
+        .filter(|(_, ids)| ids.len() > 1)
         .map(|(name, _)| name)
         .collect()
 }
@@ -100,15 +102,15 @@ pub fn apply_access(
     }
 }
 
-/// The record names `shared_names` counts: every group record, valid or not.
+/// The (id, name) of every group record, valid or not, as `shared_names` counts them.
 pub fn record_names<'a>(
     valid: &'a [GroupRecord],
     invalid: &'a [InvalidGroup],
-) -> impl Iterator<Item = &'a str> {
+) -> impl Iterator<Item = (&'a str, &'a str)> {
     valid
         .iter()
-        .map(|g| &*g.name)
-        .chain(invalid.iter().map(|g| g.name.as_str()))
+        .map(|g| (&*g.id, &*g.name))
+        .chain(invalid.iter().map(|g| (&*g.raw_id, g.name.as_str())))
 }
 
 #[cfg(test)]
@@ -160,11 +162,19 @@ mod tests {
             sudo_groups: vec![GroupRef::Name("dba".into())],
             ..AccessConfig::default()
         };
-        let shared = shared_names(&access, ["ops", "OPS", "dba", "web", "web"].into_iter());
+        let records = [
+            ("g1", "ops"),
+            ("g2", "OPS"),
+            ("g3", "dba"),
+            ("g3", "dba"),
+            ("g4", "web"),
+            ("g5", "web"),
+        ];
+        let shared = shared_names(&access, records.into_iter());
         assert_eq!(
             shared,
             HashSet::from(["ops".to_string()]),
-            "only names a policy uses"
+            "only names a policy uses, counted by distinct ids"
         );
         let groups = [
             group("g1", "ops", 5001, &[0]),

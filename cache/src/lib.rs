@@ -72,4 +72,7 @@ pub(crate) fn try_reserve<T>(v: &mut Vec<T>, additional: usize, what: &str) -> R
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod integrity_tests;
+#[cfg(test)]
 mod tests;

@@ -168,7 +168,10 @@ fn refused(what: String) -> Error {
 /// the name rules (empty included).
 pub(crate) fn check_passwd(p: &PasswdRef<'_>) -> Result<()> {
     if p.uid == 0 || p.gid == 0 {
-        return Err(refused(format!("an entry with uid {} gid {}", p.uid, p.gid)));
+        return Err(refused(format!(
+            "an entry with uid {} gid {}",
+            p.uid, p.gid
+        )));
     }
     if !names::is_valid_name(p.name) {
         return Err(refused(format!(
@@ -228,7 +231,7 @@ pub struct Reader {
     // Declared before `conn`: blob handles are closed before their connection.
     blobs: RefCell<Blobs>,
     pub(crate) conn: Connection,
-    layout: Layout,
+    pub(crate) layout: Layout,
     path: PathBuf,
     file_id: (u64, u64),
     pid: u32,
@@ -509,7 +512,14 @@ impl Reader {
     ) -> Result<Option<T>> {
         let max = self.max_blob_bytes;
         self.with_blobs(|blobs, db| {
-            read_blob(&mut blobs.handles, db, table, bucket, &mut blobs.bucket, max)?;
+            read_blob(
+                &mut blobs.handles,
+                db,
+                table,
+                bucket,
+                &mut blobs.bucket,
+                max,
+            )?;
             let entries = sums::verify(&blobs.bucket, table.kind(), bucket)?;
             let Some(found) = buckets::find_passwd(entries, matches)? else {
                 return Ok(None);
@@ -541,7 +551,14 @@ impl Reader {
             };
             let mut group = found.group;
             if found.external_members {
-                read_blob(handles, db, Column::GroupMembers, group.gid.into(), list, max)?;
+                read_blob(
+                    handles,
+                    db,
+                    Column::GroupMembers,
+                    group.gid.into(),
+                    list,
+                    max,
+                )?;
                 group.members = sums::verify_members(list, group.gid, group.name)?;
             }
             check_group(&group)?;
@@ -755,7 +772,14 @@ impl Reader {
         for (column, count) in tables {
             for bucket in 0..i64::try_from(count).unwrap_or(i64::MAX) {
                 self.with_blobs(|blobs, db| {
-                    read_blob(&mut blobs.handles, db, column, bucket, &mut blobs.bucket, max)?;
+                    read_blob(
+                        &mut blobs.handles,
+                        db,
+                        column,
+                        bucket,
+                        &mut blobs.bucket,
+                        max,
+                    )?;
                     let entries = sums::verify(&blobs.bucket, column.kind(), bucket)?;
                     match column {
                         Column::PasswdByName | Column::PasswdByUid => {
@@ -763,7 +787,11 @@ impl Reader {
                         }
                         _ => buckets::each_group(entries, |g| {
                             check_group(&GroupRef {
-                                members: if g.external_members { b"" } else { g.group.members },
+                                members: if g.external_members {
+                                    b""
+                                } else {
+                                    g.group.members
+                                },
                                 ..g.group
                             })
                         }),
@@ -778,14 +806,15 @@ impl Reader {
             while let Some(r) = rows.next()? {
                 let id: i64 = r.get(0)?;
                 let stored = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-                chunked += chunks::each(sums::verify(stored, Kind::PasswdChunk, id)?, check_passwd)?;
+                chunked +=
+                    chunks::each(sums::verify(stored, Kind::PasswdChunk, id)?, check_passwd)?;
             }
         }
         let mut users = 0u64;
         {
-            let mut st = self.conn.prepare(
-                "SELECT name, uid, gid, gecos, home, shell, group_ids FROM users",
-            )?;
+            let mut st = self
+                .conn
+                .prepare("SELECT name, uid, gid, gecos, home, shell, group_ids FROM users")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let text = |i: usize| -> Result<&[u8]> {

@@ -100,17 +100,29 @@ mod tests {
     fn a_checksum_holds_only_for_its_own_bytes_kind_and_row() {
         let mut blob = b"some entries".to_vec();
         append(&mut blob, Kind::PasswdByName, 7);
-        assert_eq!(verify(&blob, Kind::PasswdByName, 7).unwrap(), b"some entries");
+        assert_eq!(
+            verify(&blob, Kind::PasswdByName, 7).unwrap(),
+            b"some entries"
+        );
         assert!(verify(&blob, Kind::PasswdByName, 8).is_err(), "another row");
-        assert!(verify(&blob, Kind::PasswdByUid, 7).is_err(), "another table");
+        assert!(
+            verify(&blob, Kind::PasswdByUid, 7).is_err(),
+            "another table"
+        );
         for i in 0..blob.len() {
             for bit in 0..8 {
                 let mut flipped = blob.clone();
                 flipped[i] ^= 1 << bit;
-                assert!(verify(&flipped, Kind::PasswdByName, 7).is_err(), "{i}/{bit}");
+                assert!(
+                    verify(&flipped, Kind::PasswdByName, 7).is_err(),
+                    "{i}/{bit}"
+                );
             }
         }
-        assert!(verify(&blob[..7], Kind::PasswdByName, 7).is_err(), "too short");
+        assert!(
+            verify(&blob[..7], Kind::PasswdByName, 7).is_err(),
+            "too short"
+        );
         assert!(verify(&[], Kind::PasswdByName, 7).is_err());
         let mut empty = Vec::new();
         append(&mut empty, Kind::GroupByGid, 0);

@@ -77,7 +77,10 @@ fn check_dir(dir: &Path, md: &Metadata, holds_file: bool) -> Result<()> {
 /// Checks the open cache file's owner and mode.
 pub(crate) fn check_file(path: &Path, md: &Metadata) -> Result<()> {
     if !md.is_file() {
-        return Err(untrusted(format!("{} is not a regular file", path.display())));
+        return Err(untrusted(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     if md.uid() != 0 {
         return Err(untrusted(format!(

@@ -158,7 +158,13 @@ fn stored_list(out: &mut Vec<u8>, list: &str, kind: Kind, row: u32, name: Option
 impl Sink<'_> {
     pub fn user(&mut self, u: &UserRow<'_>) -> Result<()> {
         join_list(&mut self.list, u.group_ids.iter())?;
-        stored_list(&mut self.stored, &self.list, Kind::UserGroupIds, u.uid, None);
+        stored_list(
+            &mut self.stored,
+            &self.list,
+            Kind::UserGroupIds,
+            u.uid,
+            None,
+        );
         self.put_user.execute(params![
             u.uid,
             u.name,
@@ -347,9 +353,16 @@ fn write_passwd(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout) -> Res
         ("passwd_by_uid", Kind::PasswdByUid, by_uid),
     ] {
         entries.sort_unstable();
-        put_buckets(tx, table, kind, layout.passwd_buckets, &entries, |e, out| {
-            out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
-        })?;
+        put_buckets(
+            tx,
+            table,
+            kind,
+            layout.passwd_buckets,
+            &entries,
+            |e, out| {
+                out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
+            },
+        )?;
     }
     Ok(())
 }

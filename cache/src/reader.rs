@@ -193,7 +193,7 @@ pub(crate) fn check_group(g: &GroupRef<'_>) -> Result<()> {
             String::from_utf8_lossy(g.name)
         )));
     }
-    if !g.members.is_empty() && !g.members.split(|&b| b == b',').all(names::is_valid_name) {
+    if !names::is_valid_name_list(g.members) {
         return Err(refused(format!(
             "group {} lists a member name that breaks the name rules",
             g.gid

@@ -454,7 +454,18 @@ fn lengths_pointing_past_the_end_are_refused() {
     }
 
     // A gid list that is not a list of gids, or lists gid 0.
-    for list in [&b"9000,,9001"[..], b"0", b"99999999999", b"9000,x"] {
+    for list in [
+        &b"9000,,9001"[..],
+        b"0",
+        b"9000,0",
+        b"99999999999",
+        b"4294967296",
+        b"9000,x",
+        b",9000",
+        b"9000,",
+        b"-1",
+        b"+9000",
+    ] {
         let (_dir, path) = published(&sample());
         reseal(&path, Column::UserGroupIds, "uid", 5000, |body| {
             *body = list.to_vec();

@@ -223,28 +223,38 @@ pub(crate) fn check_group(g: &GroupRef<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The gids of a `,`-joined list, each checked (never 0), in a fallibly allocated vector.
+/// The gids of a `,`-joined list, each checked (decimal, fits a u32, never 0), in a fallibly
+/// allocated vector. One pass over the bytes: `initgroups` reads a list at every login.
 pub(crate) fn parse_gids(list: &[u8]) -> Result<Vec<u32>> {
     let mut gids = Vec::new();
     if list.is_empty() {
         return Ok(gids);
     }
+    let bad = || refused(format!("bad gid in a group list ({} bytes)", list.len()));
     // Each gid takes at least two bytes with its comma.
     try_reserve(&mut gids, list.len() / 2 + 1, "group list")?;
-    for item in list.split(|&b| b == b',') {
-        let gid = std::str::from_utf8(item)
-            .ok()
-            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<u32>().ok())
-            .filter(|&gid| gid != 0)
-            .ok_or_else(|| {
-                refused(format!(
-                    "bad gid {:?} in a group list",
-                    String::from_utf8_lossy(item)
-                ))
-            })?;
-        gids.push(gid);
+    let (mut gid, mut digits) = (0u32, 0usize);
+    for &b in list {
+        if b == b',' {
+            if digits == 0 || gid == 0 {
+                return Err(bad());
+            }
+            gids.push(gid);
+            (gid, digits) = (0, 0);
+        } else if b.is_ascii_digit() {
+            gid = gid
+                .checked_mul(10)
+                .and_then(|g| g.checked_add(u32::from(b - b'0')))
+                .ok_or_else(bad)?;
+            digits += 1;
+        } else {
+            return Err(bad());
+        }
     }
+    if digits == 0 || gid == 0 {
+        return Err(bad());
+    }
+    gids.push(gid);
     Ok(gids)
 }
 

@@ -64,9 +64,15 @@ thread_local! {
 /// Runs `query` on this thread's handle for `cfg`, opening it if needed.
 ///
 /// Fails with [`Fail::UNAVAIL_NO_CACHE`] if the cache cannot be opened, [`Fail::UNAVAIL_QUERY`]
-/// if the query fails (the handle is then dropped, so the next call reopens), and
+/// if the query fails (the handle is then dropped, so the next call reopens), [`Fail::NO_MEMORY`]
+/// if either ran out of memory (the handle is dropped too, giving its buffers back), and
 /// [`Fail::UNAVAIL_BUSY`] on re-entrance from inside a query (or during thread teardown): never
 /// recursing and never blocking.
+///
+/// Whether the handle is still current is asked here and nowhere else, once per call: a check
+/// that finds the snapshot replaced is never used up by another caller (the handle is dropped at
+/// once), so every call answers from a snapshot at most `recheck_interval` older than the
+/// published one, whatever kind of call came before.
 pub fn with_reader<T>(
     cfg: &Config<'_>,
     query: impl FnOnce(&Reader) -> usher_cache::Result<T>,
@@ -79,7 +85,7 @@ pub fn with_reader<T>(
                 // Close the old handle before opening the new one.
                 *slot = None;
                 let reader = Reader::open(cfg.path)
-                    .map_err(|_| Fail::UNAVAIL_NO_CACHE)?
+                    .map_err(|e| Fail::open(&e))?
                     .with_recheck_interval(cfg.recheck_interval);
                 *slot = Some(Slot {
                     path: cfg.path.to_path_buf(),
@@ -91,22 +97,12 @@ pub fn with_reader<T>(
                 Some(s) => query(&s.reader),
                 None => return Err(Fail::UNAVAIL_NO_CACHE),
             };
-            result.map_err(|_| {
+            result.map_err(|e| {
                 *slot = None;
-                Fail::UNAVAIL_QUERY
+                Fail::query(&e)
             })
         })
         .unwrap_or(Err(Fail::UNAVAIL_BUSY))
-}
-
-/// Whether this thread holds a handle for `cfg` that can answer without being (re)opened.
-pub fn has_open_handle(cfg: &Config<'_>) -> bool {
-    READER
-        .try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slot) => slot.as_mut().is_some_and(|s| s.serves(cfg)),
-            Err(_) => false,
-        })
-        .unwrap_or(false)
 }
 
 /// Closes this thread's handle, if any (for tests and for callers that want the fd back now).

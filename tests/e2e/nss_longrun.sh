@@ -47,7 +47,7 @@ for spec, value in want.items():
     elif spec not in got:
         pass
 ' "$LONGRUN_OUT" "$2")
-    [ -z "$diff" ] || fail "long-running process $name (calls in this order: $(python3 -c 'import json,sys; print(", ".join(json.loads(sys.argv[1])))' "$LONGRUN_OUT")) answered from an old snapshot:
+    [ -z "$diff" ] || fail "long-running process $name (calls in this order: $(python3 -c 'import json,sys; print(", ".join(json.loads(sys.argv[1])))' "$LONGRUN_OUT")) gave other answers than expected:
 $diff"
 }
 

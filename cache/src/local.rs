@@ -32,7 +32,7 @@ pub enum LocalError {
 /// What identifies one version of the file: a rename gives a new inode, an edit in place a new
 /// size or change time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileKey {
+pub struct FileKey {
     dev: u64,
     ino: u64,
     size: u64,
@@ -41,6 +41,12 @@ struct FileKey {
 }
 
 impl FileKey {
+    /// When this version was made (its status change time, which no caller can set back), in
+    /// seconds since the epoch.
+    pub fn changed_at(&self) -> i64 {
+        self.ctime.0
+    }
+
     fn of(md: &Metadata) -> FileKey {
         FileKey {
             dev: md.dev(),
@@ -183,6 +189,40 @@ thread_local! {
     static NAMES: RefCell<LocalNames> = RefCell::new(LocalNames::default());
 }
 
+/// The passwd file's version now (one `stat`); `None` if there is no file.
+pub fn passwd_version(path: &Path) -> Result<Option<FileKey>, LocalError> {
+    match std::fs::metadata(path) {
+        Ok(md) => Ok(Some(FileKey::of(&md))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) => Err(LocalError::Unreadable),
+    }
+}
+
+/// Calls `f` with every account name of the passwd file at `path` (read again first if this
+/// thread's copy is not of the file as it is now), stopping at the first error `f` returns.
+pub fn for_each_local_name<E: From<LocalError>>(
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let key = passwd_version(path)?;
+    let mut walk = |names: &mut LocalNames| -> Result<(), E> {
+        let fresh = key
+            .as_ref()
+            .is_some_and(|k| names.holds(path.as_os_str().as_encoded_bytes(), k));
+        if !fresh {
+            names.load(path)?;
+        }
+        for &range in &names.names {
+            f(names.name(range))?;
+        }
+        Ok(())
+    };
+    match NAMES.try_with(|cell| cell.try_borrow_mut().map(|mut names| walk(&mut names))) {
+        Ok(Ok(answer)) => answer,
+        _ => walk(&mut LocalNames::default()),
+    }
+}
+
 /// Whether `name` has an entry in the passwd file at `path`, answering `false` when the file
 /// cannot be read (see [`is_local_name`] for a caller that must tell the two apart).
 pub fn is_local_user(path: &Path, name: &[u8]) -> bool {
@@ -196,11 +236,7 @@ pub fn is_local_name(path: &Path, name: &[u8]) -> Result<bool, LocalError> {
     if name.is_empty() || name.contains(&b':') || name.contains(&b'\n') {
         return Ok(false);
     }
-    let key = match std::fs::metadata(path) {
-        Ok(md) => Some(FileKey::of(&md)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(_) => return Err(LocalError::Unreadable),
-    };
+    let key = passwd_version(path)?;
     let cached = |names: &mut LocalNames| -> Result<bool, LocalError> {
         let fresh = key
             .as_ref()
@@ -344,6 +380,39 @@ mod tests {
         assert!(is_local_user(&p, b"root"));
         assert!(!is_local_user(&p, b"alice"));
         assert!(!is_local_user(dir.path(), b"root"));
+    }
+
+    #[test]
+    fn every_name_is_walked_and_versions_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("passwd");
+        assert_eq!(passwd_version(&p), Ok(None));
+        std::fs::write(&p, PASSWD).unwrap();
+        let v1 = passwd_version(&p).unwrap().unwrap();
+        let mut seen = Vec::new();
+        for_each_local_name::<LocalError>(&p, |n| {
+            seen.push(String::from_utf8(n.to_vec()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+        seen.sort();
+        assert_eq!(seen, ["crlf", "daemon", "ops-local", "root"]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&p, b"x:x:1:1::/:/bin/sh\n").unwrap();
+        let v2 = passwd_version(&p).unwrap().unwrap();
+        assert_ne!(v1, v2);
+        assert!(v2.changed_at() >= v1.changed_at());
+        let mut n = 0;
+        for_each_local_name::<LocalError>(&p, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(
+            for_each_local_name::<LocalError>(dir.path(), |_| Ok(())),
+            Err(LocalError::Unreadable)
+        );
     }
 
     #[test]

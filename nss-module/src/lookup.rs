@@ -6,8 +6,8 @@
 //! for `buflen` bytes, `errnop` writable; for `initgroups_dyn`, `*groupsp` an array from `malloc`
 //! of `*size` gids whose first `*start` are filled.
 
-use crate::handle::{with_reader, Config};
-use crate::pack::{pack_group, pack_passwd, PackError};
+use crate::handle::{with_group_reader, with_reader, Config};
+use crate::pack::{pack_group_without, pack_passwd, PackError};
 use crate::status::{finish, Fail};
 use libc::{c_char, c_int, c_long, gid_t, uid_t};
 use libnss::group::CGroup;
@@ -95,8 +95,10 @@ pub unsafe fn getgrnam_r(
     let run = || {
         check_out(result, buf, buflen)?;
         let name = name_arg(name)?;
-        let packed = with_reader(cfg, |r| {
-            r.with_group_by_name(name, |g| pack_group(g, result, buf, buflen))
+        let packed = with_group_reader(cfg, |r, local| {
+            r.with_group_by_name(name, |g| {
+                pack_group_without(g, Some(local), result, buf, buflen)
+            })
         })?;
         pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
@@ -115,8 +117,10 @@ pub unsafe fn getgrgid_r(
 ) -> NssStatus {
     let run = || {
         check_out(result, buf, buflen)?;
-        let packed = with_reader(cfg, |r| {
-            r.with_group_by_gid(gid, |g| pack_group(g, result, buf, buflen))
+        let packed = with_group_reader(cfg, |r, local| {
+            r.with_group_by_gid(gid, |g| {
+                pack_group_without(g, Some(local), result, buf, buflen)
+            })
         })?;
         pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };

@@ -336,6 +336,7 @@ fn initgroups_never_grants_directory_groups_to_a_local_name_whatever_the_handle_
     // bert is a directory user for now: the cache answers.
     let (s, _, got, _) = initgroups(&cfg, "bert", 10002, &[10002], 4, 0);
     assert_eq!((s, got), (Success, vec![10002, 20002]));
+    assert_eq!(getgrnam(&cfg, "ops").2.unwrap().members, ["alice", "bert"]);
     assert_eq!(fds_under(dir.path()).len(), 1, "the handle is open");
     // bert is made a local account after the sync (useradd renames a new passwd file into
     // place): with the handle open, he gets nothing from the cache any more...
@@ -348,6 +349,9 @@ fn initgroups_never_grants_directory_groups_to_a_local_name_whatever_the_handle_
     std::fs::rename(&tmp, &passwd).unwrap();
     let (s, e, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
     assert_eq!((s, e, got), (NotFound, ENOENT, vec![1002]));
+    // ...and the member lists no longer name him (pam_succeed_if's `ingroup` reads them).
+    assert_eq!(getgrnam(&cfg, "ops").2.unwrap().members, ["alice"]);
+    assert_eq!(getgrgid(&cfg, 20002).2.unwrap().members, ["alice"]);
     // ...also when the file is edited in place, and on every later call.
     let (s, e, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
     assert_eq!((s, e, got), (NotFound, ENOENT, vec![1002]));
@@ -363,6 +367,7 @@ fn initgroups_never_grants_directory_groups_to_a_local_name_whatever_the_handle_
     std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
     let (s, _, got, _) = initgroups(&cfg, "bert", 10002, &[10002], 4, 0);
     assert_eq!((s, got), (Success, vec![10002, 20002]));
+    assert_eq!(getgrnam(&cfg, "ops").2.unwrap().members, ["alice", "bert"]);
     close_thread_handle();
 }
 
@@ -378,6 +383,8 @@ fn initgroups_with_an_unreadable_passwd_file_grants_nothing() {
     };
     let (s, e, got, _) = initgroups(&cfg, "alice", 10001, &[10001], 4, 0);
     assert_eq!((s, e, got), (Unavail, libc::EIO, vec![10001]));
+    // Group lookups too: whether a member is a local account is unknown.
+    assert_eq!(getgrnam(&cfg, "dev").0, Unavail);
     // A missing one holds no accounts.
     let missing = dir.path().join("no-passwd");
     let cfg = Config {

@@ -100,7 +100,13 @@ fn warm_lookup_ns_per_op() {
     // search in this thread's copy of its names) against the whole call.
     let passwd = dir.path().join("passwd");
     let lines: String = (0..40)
-        .map(|i| format!("local{i:02}:x:{}:{}::/home/local{i:02}:/bin/sh\n", 1000 + i, 1000 + i))
+        .map(|i| {
+            format!(
+                "local{i:02}:x:{}:{}::/home/local{i:02}:/bin/sh\n",
+                1000 + i,
+                1000 + i
+            )
+        })
         .collect();
     std::fs::write(&passwd, lines).unwrap();
     let with_local = Config {

@@ -1,7 +1,9 @@
 # A local account created after a sync with a directory user's name gets no directory group, in
 # any form (issue 11, class 4): `id`, a fresh getgrouplist, and a long-running process whose
-# cache handle is already open (it looked directory users up before the account existed); and
-# sudo grants it nothing through the directory's sudo group. The local account is added both the
+# cache handle is already open (it looked directory users up before the account existed); sudo
+# grants it nothing through the directory's sudo group; and the directory groups' member lists
+# stop naming it (within the module's one-second recheck in a running process), so
+# pam_succeed_if's `user ingroup` (which reads member lists) does not count it either. The local account is added both the
 # way useradd does (a new passwd file renamed into place) and by an edit in place. (Before the
 # fix, a process with an open handle gave the new local user00010 the directory user's groups,
 # sudo group included: the passwd file was only read while no handle was open.)
@@ -38,10 +40,17 @@ context "directory users, before"
 assert_output "uid=100010(user00010) gid=100010(user00010) groups=100010(user00010),7100(dirsudo),7101(dirstaff)" id user00010
 assert_ok sudo -n -l -U user00010
 assert_contains "$OUT" "NOPASSWD: ALL" "the directory user user00010 has the directory's sudo rule"
+assert_output "dirsudo:*:7100:user00010,user00011" getent group dirsudo
+printf 'auth required pam_permit.so\naccount required pam_succeed_if.so quiet user ingroup dirsudo\n' \
+    >/etc/pam.d/usher-ingroup
+assert_ok pamtester usher-ingroup user00010 acct_mgmt   # a directory member, before
+assert_fails pamtester usher-ingroup user00009 acct_mgmt   # not a member
 . "$USHER_ROOT/tests/e2e/nss_longrun.sh"
 # Looks up a directory user first, so its handle is open before the local accounts exist.
-longrun_start held "getgrouplist:user00009:100009;getgrouplist:user00010:3010;getgrouplist:user00011:3011;initgroups:user00010:3010;getpwnam:user00009"
-longrun_expect held '{"getgrouplist:user00009:100009": [7101, 100009],
+longrun_start held "getgrouplist:user00009:100009;getgrouplist:user00010:3010;getgrouplist:user00011:3011;initgroups:user00010:3010;getpwnam:user00009;getgrnam:dirsudo;getgrgid:7101"
+longrun_expect held '{"getgrnam:dirsudo": ["user00010", "user00011"],
+                      "getgrgid:7101": ["user00009", "user00010", "user00011"],
+                      "getgrouplist:user00009:100009": [7101, 100009],
                       "getgrouplist:user00010:3010": [3010, 7100, 7101],
                       "initgroups:user00010:3010": [3010, 7100, 7101]}'
 
@@ -60,6 +69,14 @@ longrun_expect held '{"getgrouplist:user00009:100009": [7101, 100009],
                       "getgrouplist:user00011:3011": [3011, 7100, 7101],
                       "getpwnam:user00009": [100009, 100009]}'
 echo "ok: the long-running process with its handle open gives the local user00010 nothing"
+# A fresh process: the member lists leave the local account out at once.
+assert_output "dirsudo:*:7100:user00011" getent group dirsudo
+assert_output "dirstaff:*:7101:user00009,user00011" getent group 7101
+assert_fails pamtester usher-ingroup user00010 acct_mgmt
+assert_ok pamtester usher-ingroup user00011 acct_mgmt   # still a directory member
+# The running process: within the recheck interval.
+sleep 1.1
+longrun_expect held '{"getgrnam:dirsudo": ["user00011"], "getgrgid:7101": ["user00009", "user00011"]}'
 
 context "user00011 made local by an edit in place"
 INODE=$(stat -c %i /etc/passwd)
@@ -68,6 +85,10 @@ assert_eq "$INODE" "$(stat -c %i /etc/passwd)" "the passwd file was edited in pl
 assert_output "uid=3011(user00011) gid=3011(user00011) groups=3011(user00011)" id user00011
 longrun_expect held '{"getgrouplist:user00010:3010": [3010], "getgrouplist:user00011:3011": [3011],
                       "getgrouplist:user00009:100009": [7101, 100009]}'
+assert_output "dirsudo:*:7100:" getent group dirsudo
+assert_fails pamtester usher-ingroup user00011 acct_mgmt
+sleep 1.1
+longrun_expect held '{"getgrnam:dirsudo": [], "getgrgid:7101": ["user00009"]}'
 
 context "sudo"
 # sudo matches %#7100 by the user's group list (getgrouplist, i.e. initgroups_dyn), so the local

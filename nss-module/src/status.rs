@@ -99,8 +99,8 @@ impl Fail {
 /// Whether `e` says an allocation failed.
 fn is_out_of_memory(e: &usher_cache::Error) -> bool {
     match e {
-        // The cache crate's fallible reads (usher_cache::Error::OutOfMemory) join here at merge:
-        // usher_cache::Error::OutOfMemory => true,
+        // The cache crate's fallible reads.
+        usher_cache::Error::OutOfMemory(_) => true,
         usher_cache::Error::Sqlite(e) => {
             e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory)
         }
@@ -149,6 +149,9 @@ mod tests {
             (Fail::NO_MEMORY.status, Fail::NO_MEMORY.errno),
             (NssStatus::TryAgain, libc::ENOMEM)
         );
+        let fallible_read = usher_cache::Error::OutOfMemory("a 2 MiB member list".into());
+        assert_eq!(Fail::query(&fallible_read), Fail::NO_MEMORY);
+        assert_eq!(Fail::open(&fallible_read), Fail::NO_MEMORY);
         let corrupt = usher_cache::Error::InvalidSnapshot("x".into());
         assert_eq!(Fail::query(&corrupt), Fail::UNAVAIL_QUERY);
         assert_eq!(Fail::open(&corrupt), Fail::UNAVAIL_NO_CACHE);

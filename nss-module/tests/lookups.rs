@@ -124,9 +124,14 @@ fn entries_with_a_nul_byte_are_never_truncated() {
     publish(&dir.cache(), &snap, 1);
     let cache = dir.cache();
     let cfg = Config::eager(&cache);
-    assert_eq!(getpwuid(&cfg, 10009), (NotFound, ENOENT, None));
-    assert_eq!(getgrgid(&cfg, 20009), (NotFound, ENOENT, None));
-    assert_eq!(getgrgid(&cfg, 20010), (NotFound, ENOENT, None));
+    // Refused, by the reader (a name failing the name rules: UNAVAIL for that lookup) or by the
+    // packer (a member that cannot be a C string: the entry is absent); never served.
+    fn refused<T>((s, e, entry): (NssStatus, c_int, Option<T>)) -> bool {
+        entry.is_none() && matches!((s, e), (NotFound, ENOENT) | (Unavail, libc::EIO))
+    }
+    assert!(refused(getpwuid(&cfg, 10009)));
+    assert!(refused(getgrgid(&cfg, 20009)));
+    assert!(refused(getgrgid(&cfg, 20010)));
     assert_eq!(getpwnam(&cfg, "root"), (NotFound, ENOENT, None));
     // Never ERANGE for them, however small the buffer (glibc would grow it forever).
     let mut out = empty_passwd();
@@ -142,7 +147,10 @@ fn entries_with_a_nul_byte_are_never_truncated() {
             &mut errno,
         )
     };
-    assert_eq!((s, errno), (NotFound, ENOENT));
+    assert!(
+        matches!((s, errno), (NotFound, ENOENT) | (Unavail, libc::EIO)),
+        "{s:?} {errno}"
+    );
 }
 
 fn passwd_into(cfg: &Config<'_>, name: &str, buf: *mut c_char, len: usize) -> (NssStatus, c_int) {
@@ -500,7 +508,8 @@ fn broken_caches_answer_unavail_and_never_panic() {
     }
 
     // A well-formed snapshot of another schema version (user_version lives at offset 60).
-    for version in [0u32, 1, 2, 4, 999, u32::MAX] {
+    let current = u32::try_from(usher_cache::SCHEMA_VERSION).unwrap();
+    for version in [0u32, 1, 2, current - 1, current + 1, 999, u32::MAX] {
         let mut other = good.clone();
         other[60..64].copy_from_slice(&version.to_be_bytes());
         replace(&path, &other);

@@ -148,6 +148,23 @@ fn only_a_root_owned_file_in_root_owned_directories_nobody_else_can_write_is_rea
 }
 
 #[test]
+fn an_open_handle_is_not_current_once_its_file_is_changed_in_place() {
+    let (_dir, path) = published(&sample());
+    let mut r = Reader::open(&path).unwrap();
+    assert!(r.is_current());
+    // Made writable by others while a long-running process holds it: the handle must be
+    // reopened (and the reopen refuses it) before anyone could have written it.
+    chmod(&path, 0o666);
+    assert!(!r.is_current());
+    assert!(!r.is_current(), "stale stays stale");
+    untrusted(&path);
+    chmod(&path, 0o644);
+    let mut r = Reader::open(&path).unwrap();
+    chown(&path, 65534);
+    assert!(!r.is_current());
+}
+
+#[test]
 fn the_daemons_view_refuses_what_the_readers_refuse() {
     let (_dir, path) = published(&sample());
     chmod(&path, 0o666);

@@ -233,7 +233,7 @@ pub struct Reader {
     pub(crate) conn: Connection,
     pub(crate) layout: Layout,
     path: PathBuf,
-    file_id: (u64, u64),
+    file_id: FileId,
     pid: u32,
     forks: u64,
     recheck_interval: Duration,
@@ -359,8 +359,13 @@ fn stat(path: &Path) -> Result<std::fs::Metadata> {
     })
 }
 
-fn file_id(md: &std::fs::Metadata) -> (u64, u64) {
-    (md.dev(), md.ino())
+/// What identifies the snapshot a handle reads: its inode, and its ctime, which any write, chmod
+/// or chown changes (a published snapshot is never modified, so a changed ctime means someone
+/// changed it in place, and the handle reopens the path, checking it again).
+type FileId = (u64, u64, i64, i64);
+
+fn file_id(md: &std::fs::Metadata) -> FileId {
+    (md.dev(), md.ino(), md.ctime(), md.ctime_nsec())
 }
 
 impl Reader {
@@ -461,7 +466,8 @@ impl Reader {
     }
 
     /// False when this handle must not be used any more: the process forked since it was opened,
-    /// or the published path now names another file (or none).
+    /// or the published path now names another file (or none), or the file was changed in place
+    /// (a chmod that let others write it, say).
     pub fn is_current(&mut self) -> bool {
         if self.forked() {
             return false;

@@ -5,8 +5,8 @@ usage: nss_limited.py LIMIT_KIB CMD [ARGS...]     (LIMIT_KIB 0: no limit)
        nss_limited.py --calibrate CMD [ARGS...]
 
 Run mode prints one line, `exit N` or `signal N` (from waitpid: WIFSIGNALED is told apart from
-an exit status, which a shell's 128+N is not), then the command's stdout line count and its
-stderr's last line; exits 0 either way.
+an exit status, which a shell's 128+N is not), then the command's stdout line count, its stderr's
+last line and its stdout's first line (at most 300 characters); exits 0 either way.
 
 Calibrate mode prints the smallest limit (KiB, to 64 KiB) under which CMD still exits 0: the
 memory the command needs for an ordinary answer.
@@ -50,6 +50,7 @@ def main():
     print(status)
     print(len(out.splitlines()))
     print(last[0])
+    print((out.decode(errors="replace").splitlines()[:1] or [""])[0][:300])
 
 
 if __name__ == "__main__":

@@ -96,3 +96,43 @@ context "after the failures"
 assert_ok getent group biggroup
 assert_eq "$LIST_BYTES" "${#OUT}" "the whole list again"
 assert_output "root:x:0:" getent group root
+
+context "the module's own answer"
+# The module's getgrnam_r/getgrgid_r called directly (ctypes), with the caller's buffer large
+# enough and allocated before the limit: only the module's own allocations can fail, and it must
+# answer TRYAGAIN with errno ENOMEM (not ERANGE: glibc would retry with a bigger buffer forever).
+"$PY3" - "$NS/lib/libnss_usher.so.2" <<'PY' || fail "the module's answer under the limit"
+import ctypes, os, resource, sys
+so = ctypes.CDLL(sys.argv[1])
+class Group(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("passwd", ctypes.c_char_p),
+                ("gid", ctypes.c_uint), ("mem", ctypes.POINTER(ctypes.c_char_p))]
+SUCCESS, TRYAGAIN = 1, -2
+buf = ctypes.create_string_buffer(16 << 20)
+grp, err = Group(), ctypes.c_int(0)
+def by_name():
+    return so._nss_usher_getgrnam_r(b"biggroup", ctypes.byref(grp), buf, len(buf), ctypes.byref(err))
+def by_gid():
+    return so._nss_usher_getgrgid_r(7000, ctypes.byref(grp), buf, len(buf), ctypes.byref(err))
+# Without a limit the answer is complete (in another thread: it has a handle of its own).
+import threading
+answers = []
+t = threading.Thread(target=lambda: answers.append((by_name(), grp.gid)))
+t.start(); t.join()
+assert answers == [(SUCCESS, 7000)], f"no answer without a limit: {answers}"
+# This thread's handle is opened on a small group; then the address space is capped just above
+# what the process uses now, so the big list is the allocation that fails.
+assert so._nss_usher_getgrnam_r(b"smallgroup", ctypes.byref(grp), buf, len(buf), ctypes.byref(err)) == SUCCESS
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize:")).split()[1])
+limit = (vm + 512) * 1024
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+for f in (by_name, by_gid):
+    err.value = 0
+    status = f()
+    print(f"{f.__name__} under the limit: status {status}, errno {err.value}")
+    assert (status, err.value) == (TRYAGAIN, 12), f"{f.__name__}: {status}, {err.value}"
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+assert by_gid() == SUCCESS, "the module answers again once memory is there"
+print("ok: TRYAGAIN/ENOMEM under the limit, SUCCESS after")
+PY

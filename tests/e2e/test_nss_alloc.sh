@@ -114,12 +114,8 @@ def by_name():
     return so._nss_usher_getgrnam_r(b"biggroup", ctypes.byref(grp), buf, len(buf), ctypes.byref(err))
 def by_gid():
     return so._nss_usher_getgrgid_r(7000, ctypes.byref(grp), buf, len(buf), ctypes.byref(err))
-# Without a limit the answer is complete (in another thread: it has a handle of its own).
-import threading
-answers = []
-t = threading.Thread(target=lambda: answers.append((by_name(), grp.gid)))
-t.start(); t.join()
-assert answers == [(SUCCESS, 7000)], f"no answer without a limit: {answers}"
+# (Without a limit the answer is complete: getent showed it above. Not asked here, so that no
+# freed 2 MiB block is left for the next allocation to reuse.)
 # This thread's handle is opened on a small group; then the address space is capped just above
 # what the process uses now, so the big list is the allocation that fails.
 assert so._nss_usher_getgrnam_r(b"smallgroup", ctypes.byref(grp), buf, len(buf), ctypes.byref(err)) == SUCCESS

@@ -133,10 +133,12 @@ pub unsafe fn getgrgid_r(
 /// are dropped). A user the cache knows answers SUCCESS, with or without groups added.
 ///
 /// A name that the local passwd file holds answers NOTFOUND and gets nothing, whatever the cache
-/// says (checked at every call). A user the cache does not know answers NOTFOUND and gets nothing, even if a group lists the
-/// name: the daemon only lists cache users as members, and a local account (root, say) must never
-/// receive a directory group's gid as a process credential through a stray entry. (`getgrnam`
-/// would still show such a member; that is informational, this is a grant.)
+/// says (checked at every call: one `stat` while the file is unchanged). A user the cache does not
+/// know answers NOTFOUND and gets nothing, even if a group lists the name: the daemon only lists
+/// cache users as members, and a local account (root, say) must never receive a directory group's
+/// gid as a process credential through a stray entry. (`getgrnam`/`getgrgid` leave out of member
+/// lists the local accounts that the snapshot also holds as directory users, within the recheck
+/// interval; a stray member name that is no cache user is shown, and granted nothing here.)
 ///
 /// # Safety
 /// See the module documentation.

@@ -33,13 +33,19 @@ struct State<C: Cursor> {
 
 #[derive(Debug, Clone, Copy)]
 struct Opened {
-    file: (u64, u64),
+    file: FileId,
     checked: Instant,
 }
 
+/// Device, inode and status change time: a new snapshot is a new inode, and a change in place
+/// (a chmod that makes the file untrusted, say) a new change time, as for the point lookups.
+type FileId = (u64, u64, i64, i64);
+
 /// The identity of the file at `path` now, if any.
-fn file_at(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|md| (md.dev(), md.ino()))
+fn file_at(path: &Path) -> Option<FileId> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|md| (md.dev(), md.ino(), md.ctime(), md.ctime_nsec()))
 }
 
 impl Opened {

@@ -14,7 +14,10 @@ use libc::{c_char, c_int};
 use libnss::group::CGroup;
 use libnss::interop::NssStatus;
 use libnss::passwd::CPasswd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Instant;
 use usher_cache::{Cursor, GroupScan, Reader, UserScan};
 
 struct State<C: Cursor> {
@@ -24,6 +27,42 @@ struct State<C: Cursor> {
     broken: bool,
     /// The cursor ran out: nothing follows.
     exhausted: bool,
+    /// Which file the cursor reads, and when that was last found to be the published one.
+    opened: Option<Opened>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Opened {
+    file: FileId,
+    checked: Instant,
+}
+
+/// Device, inode and status change time: a new snapshot is a new inode, and a change in place
+/// (a chmod that makes the file untrusted, say) a new change time, as for the point lookups.
+type FileId = (u64, u64, i64, i64);
+
+/// The identity of the file at `path` now, if any.
+fn file_at(path: &Path) -> Option<FileId> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|md| (md.dev(), md.ino(), md.ctime(), md.ctime_nsec()))
+}
+
+impl Opened {
+    /// Whether the published file is no longer the one the cursor reads (looked at once per
+    /// `cfg.recheck_interval` at most; a look that finds it replaced is not recorded, so the
+    /// answer stays "replaced" until the cursor moves on).
+    fn replaced(&mut self, cfg: &Config<'_>) -> bool {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.checked) < cfg.recheck_interval {
+            return false;
+        }
+        if file_at(cfg.path) == Some(self.file) {
+            self.checked = now;
+            return false;
+        }
+        true
+    }
 }
 
 impl<C: Cursor> State<C> {
@@ -32,6 +71,7 @@ impl<C: Cursor> State<C> {
             scan: None,
             broken: false,
             exhausted: false,
+            opened: None,
         }
     }
 }
@@ -92,28 +132,38 @@ impl<C: Cursor> Enumeration<C> {
         if state.exhausted {
             return Err(Fail::NOT_FOUND);
         }
-        let reopen = state.broken || state.scan.as_ref().is_some_and(|s| !s.same_process());
+        let replaced =
+            state.scan.is_some() && state.opened.as_mut().is_some_and(|o| o.replaced(cfg));
+        let reopen =
+            state.broken || replaced || state.scan.as_ref().is_some_and(|s| !s.same_process());
         if reopen || state.scan.is_none() {
-            let reader = Reader::open(cfg.path).map_err(|_| Fail::UNAVAIL_NO_CACHE)?;
+            // Looked at before opening: if the file is replaced in between, the next look finds
+            // it changed and moves on once more (never the other way round).
+            let file = file_at(cfg.path);
+            let reader = Reader::open(cfg.path).map_err(|e| Fail::open(&e))?;
             let scan = match &state.scan {
                 Some(old) => old.resume(reader),
                 None => C::start(reader),
             }
-            .map_err(|_| Fail::UNAVAIL_QUERY)?;
+            .map_err(|e| Fail::query(&e))?;
             state.scan = Some(scan);
             state.broken = false;
+            state.opened = file.map(|file| Opened {
+                file,
+                checked: Instant::now(),
+            });
         }
         let Some(scan) = state.scan.as_mut() else {
             return Err(Fail::UNAVAIL_QUERY);
         };
         let outcome = loop {
             match scan.peek(|e| pack(e)) {
-                Err(_) => break Err(Fail::UNAVAIL_QUERY),
+                Err(e) => break Err(Fail::query(&e)),
                 Ok(None) => break Err(Fail::NOT_FOUND),
                 Ok(Some(Err(PackError::TooSmall))) => break Err(Fail::TOO_SMALL),
                 Ok(Some(packed)) => {
-                    if scan.advance().is_err() {
-                        break Err(Fail::UNAVAIL_QUERY);
+                    if let Err(e) = scan.advance() {
+                        break Err(Fail::query(&e));
                     }
                     if packed.is_ok() {
                         break Ok(());
@@ -125,7 +175,8 @@ impl<C: Cursor> Enumeration<C> {
             // Done: close the handle now rather than at endXXent, which some callers never make.
             *state = State::new();
             state.exhausted = true;
-        } else if outcome == Err(Fail::UNAVAIL_QUERY) {
+        } else if outcome == Err(Fail::UNAVAIL_QUERY) || outcome == Err(Fail::NO_MEMORY) {
+            // Go on from the position with a fresh handle next time (after out of memory too).
             state.broken = true;
         }
         outcome

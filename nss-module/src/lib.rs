@@ -16,9 +16,9 @@
 //! | NOTFOUND | `ENOENT` | no such entry (or a name that is not UTF-8), end of enumeration |
 //! | TRYAGAIN | `ERANGE` | buffer too small: retry the same entry with a bigger one |
 //! | TRYAGAIN | `EAGAIN` | another thread is inside the same enumeration right now |
-//! | TRYAGAIN | `ENOMEM` | `initgroups_dyn` could not grow the array |
+//! | TRYAGAIN | `ENOMEM` | an allocation failed (reading the cache or the passwd file, or growing `initgroups_dyn`'s array): never an abort |
 //! | UNAVAIL | `ENOENT` | no usable cache (missing, garbage, truncated, other schema version) |
-//! | UNAVAIL | `EIO` | a query failed (the handle is dropped and reopened next time), or a caught panic |
+//! | UNAVAIL | `EIO` | a query failed (the handle is dropped and reopened next time), the local passwd file is unreadable (`initgroups_dyn`), or a caught panic |
 //! | UNAVAIL | `EAGAIN` | re-entered from inside one of its own queries on the same thread |
 //! | UNAVAIL | `EINVAL` | a null pointer or a negative count from the caller |
 

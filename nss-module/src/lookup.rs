@@ -6,8 +6,8 @@
 //! for `buflen` bytes, `errnop` writable; for `initgroups_dyn`, `*groupsp` an array from `malloc`
 //! of `*size` gids whose first `*start` are filled.
 
-use crate::handle::{has_open_handle, with_reader, Config};
-use crate::pack::{pack_group, pack_passwd, PackError};
+use crate::handle::{with_group_reader, with_reader, Config};
+use crate::pack::{pack_group_without, pack_passwd, PackError};
 use crate::status::{finish, Fail};
 use libc::{c_char, c_int, c_long, gid_t, uid_t};
 use libnss::group::CGroup;
@@ -15,7 +15,7 @@ use libnss::interop::NssStatus;
 use libnss::passwd::CPasswd;
 use std::ffi::CStr;
 use std::mem::size_of;
-use usher_cache::local::is_local_user;
+use usher_cache::local::is_local_name;
 
 /// The name argument as UTF-8; a name that is not UTF-8 cannot be in the cache.
 unsafe fn name_arg<'a>(name: *const c_char) -> Result<&'a str, Fail> {
@@ -95,8 +95,10 @@ pub unsafe fn getgrnam_r(
     let run = || {
         check_out(result, buf, buflen)?;
         let name = name_arg(name)?;
-        let packed = with_reader(cfg, |r| {
-            r.with_group_by_name(name, |g| pack_group(g, result, buf, buflen))
+        let packed = with_group_reader(cfg, |r, local| {
+            r.with_group_by_name(name, |g| {
+                pack_group_without(g, Some(local), result, buf, buflen)
+            })
         })?;
         pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
@@ -115,8 +117,10 @@ pub unsafe fn getgrgid_r(
 ) -> NssStatus {
     let run = || {
         check_out(result, buf, buflen)?;
-        let packed = with_reader(cfg, |r| {
-            r.with_group_by_gid(gid, |g| pack_group(g, result, buf, buflen))
+        let packed = with_group_reader(cfg, |r, local| {
+            r.with_group_by_gid(gid, |g| {
+                pack_group_without(g, Some(local), result, buf, buflen)
+            })
         })?;
         pack_outcome(packed.ok_or(Fail::NOT_FOUND)?)
     };
@@ -128,10 +132,13 @@ pub unsafe fn getgrgid_r(
 /// `realloc` (doubling, never beyond `limit` when `limit > 0`; once full at `limit`, further gids
 /// are dropped). A user the cache knows answers SUCCESS, with or without groups added.
 ///
-/// A user the cache does not know answers NOTFOUND and gets nothing, even if a group lists the
-/// name: the daemon only lists cache users as members, and a local account (root, say) must never
-/// receive a directory group's gid as a process credential through a stray entry. (`getgrnam`
-/// would still show such a member; that is informational, this is a grant.)
+/// A name that the local passwd file holds answers NOTFOUND and gets nothing, whatever the cache
+/// says (checked at every call: one `stat` while the file is unchanged). A user the cache does not
+/// know answers NOTFOUND and gets nothing, even if a group lists the name: the daemon only lists
+/// cache users as members, and a local account (root, say) must never receive a directory group's
+/// gid as a process credential through a stray entry. (`getgrnam`/`getgrgid` leave out of member
+/// lists the local accounts that the snapshot also holds as directory users, within the recheck
+/// interval; a stray member name that is no cache user is shown, and granted nothing here.)
 ///
 /// # Safety
 /// See the module documentation.
@@ -151,12 +158,12 @@ pub unsafe fn initgroups_dyn(
             return Err(Fail::INVALID);
         }
         let user = name_arg(user)?;
-        // A local account is never in a directory group: usherd leaves out directory users named
-        // like local ones and drops memberships of users it does not publish. So a process that
-        // has not opened the cache yet answers for a local name from the passwd file and spares
-        // the open (about 0.3 ms): sshd's AuthorizedPrincipalsCommand child does this for its
-        // command user at every login, as do cron, su and sudo for local users.
-        if !has_open_handle(cfg) && is_local_user(cfg.local_passwd, user.as_bytes()) {
+        // A name that the passwd file holds gets nothing from Usher, whatever this thread's
+        // handle state: usherd leaves out directory users named like local ones, but an account
+        // created after the last sync is only in the passwd file. Asked first, so a local name
+        // (sshd's principals-command user, cron's and sudo's users) never opens the cache. The
+        // names are kept per thread keyed by the file's stat: one stat while it is unchanged.
+        if is_local_name(cfg.local_passwd, user.as_bytes()).map_err(Fail::local)? {
             return Err(Fail::NOT_FOUND);
         }
         let gids = with_reader(cfg, |r| r.group_ids_of(user))?.ok_or(Fail::NOT_FOUND)?;

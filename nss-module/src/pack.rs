@@ -3,6 +3,7 @@
 //! inside `buf[..buflen]`. Only the bytes handed out are written (the buffer is never cleared), and
 //! the result struct is written only once everything fits.
 
+use crate::handle::LocalClashes;
 use libc::{c_char, c_int};
 use libnss::group::CGroup;
 use libnss::passwd::CPasswd;
@@ -87,6 +88,17 @@ impl Packer {
     /// (items joined by `sep`), followed by one copy of `list` in which the separators become the
     /// items' NULs: one copy and one pass however long the list (a group of thousands of members).
     pub fn list_array(&mut self, list: &[u8], sep: u8) -> Result<*mut *mut c_char, PackError> {
+        self.list_array_skipping(list, sep, |_| false)
+    }
+
+    /// [`Packer::list_array`] leaving out the items for which `skip` holds (their bytes stay in
+    /// the copy, unreferenced).
+    pub fn list_array_skipping(
+        &mut self,
+        list: &[u8],
+        sep: u8,
+        skip: impl Fn(&[u8]) -> bool,
+    ) -> Result<*mut *mut c_char, PackError> {
         if has_nul(list) {
             return Err(PackError::InvalidString);
         }
@@ -118,7 +130,7 @@ impl Packer {
             } else {
                 found as usize - text as usize
             };
-            if end > start {
+            if end > start && !list.get(start..end).is_some_and(&skip) {
                 // SAFETY: count < slots - 1 (one item per separator passed, plus the last), and
                 // start < end <= len, inside the copy.
                 unsafe { array.add(count).write(text.add(start).cast::<c_char>()) };
@@ -205,11 +217,31 @@ pub unsafe fn pack_group(
     buf: *mut c_char,
     buflen: usize,
 ) -> Result<(), PackError> {
+    pack_group_without(g, None, result, buf, buflen)
+}
+
+/// [`pack_group`] leaving out of the member list the names in `local` (local accounts that the
+/// snapshot also holds as directory users).
+///
+/// # Safety
+/// As for [`pack_group`].
+pub unsafe fn pack_group_without(
+    g: &GroupRef<'_>,
+    local: Option<LocalClashes<'_>>,
+    result: *mut CGroup,
+    buf: *mut c_char,
+    buflen: usize,
+) -> Result<(), PackError> {
     if has_nul(g.name) {
         return Err(PackError::InvalidString);
     }
     let mut packer = Packer::new(buf, buflen);
-    let members = packer.list_array(g.members_list(), b',')?;
+    let members = match local {
+        Some(local) if !local.is_empty() => {
+            packer.list_array_skipping(g.members_list(), b',', |m| local.contains(m))?
+        }
+        _ => packer.list_array(g.members_list(), b',')?,
+    };
     let entry = CGroup {
         name: packer.copy_str(g.name)?,
         passwd: packer.copy_str(NO_PASSWORD)?,
@@ -326,6 +358,19 @@ mod tests {
         let got: Vec<String> = (0..3000).map(|i| s(unsafe { *array.add(i) })).collect();
         assert_eq!(got, items);
         assert!(unsafe { *array.add(3000) }.is_null());
+    }
+
+    #[test]
+    fn skipped_items_are_left_out_of_the_array() {
+        let mut storage = aligned(256);
+        let buf = storage.as_mut_ptr().cast::<c_char>();
+        let mut p = unsafe { Packer::new(buf, 256) };
+        let array = p
+            .list_array_skipping(b"alice,bert,carol,bert", b',', |m| m == b"bert")
+            .unwrap();
+        let got: Vec<String> = (0..2).map(|i| s(unsafe { *array.add(i) })).collect();
+        assert_eq!(got, ["alice", "carol"]);
+        assert!(unsafe { *array.add(2) }.is_null());
     }
 
     #[test]

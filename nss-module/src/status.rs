@@ -26,7 +26,8 @@ impl Fail {
         status: NssStatus::TryAgain,
         errno: libc::EAGAIN,
     };
-    /// `initgroups_dyn` could not grow the caller's array.
+    /// An allocation failed: `initgroups_dyn` could not grow the caller's array, or reading the
+    /// cache or the local passwd file ran out of memory. Never an abort: the caller may retry.
     pub const NO_MEMORY: Fail = Fail {
         status: NssStatus::TryAgain,
         errno: libc::ENOMEM,
@@ -47,6 +48,12 @@ impl Fail {
         status: NssStatus::Unavail,
         errno: libc::EAGAIN,
     };
+    /// The local passwd file could not be read, so whether a name is a local account's is
+    /// unknown: no directory groups are handed out for it.
+    pub const UNAVAIL_LOCAL: Fail = Fail {
+        status: NssStatus::Unavail,
+        errno: libc::EIO,
+    };
     /// A required pointer argument was null or a count was negative.
     pub const INVALID: Fail = Fail {
         status: NssStatus::Unavail,
@@ -57,6 +64,48 @@ impl Fail {
         status: NssStatus::Unavail,
         errno: libc::EIO,
     };
+}
+
+impl Fail {
+    /// The answer for a failed query on an open cache: TRYAGAIN/ENOMEM when an allocation failed
+    /// (in the cache's reads or inside SQLite), UNAVAIL/EIO otherwise.
+    pub fn query(e: &usher_cache::Error) -> Fail {
+        if is_out_of_memory(e) {
+            Fail::NO_MEMORY
+        } else {
+            Fail::UNAVAIL_QUERY
+        }
+    }
+
+    /// The answer for a cache that could not be opened: TRYAGAIN/ENOMEM when an allocation
+    /// failed, UNAVAIL/ENOENT otherwise.
+    pub fn open(e: &usher_cache::Error) -> Fail {
+        if is_out_of_memory(e) {
+            Fail::NO_MEMORY
+        } else {
+            Fail::UNAVAIL_NO_CACHE
+        }
+    }
+
+    /// The answer when the local passwd file could not be consulted.
+    pub fn local(e: usher_cache::local::LocalError) -> Fail {
+        match e {
+            usher_cache::local::LocalError::OutOfMemory => Fail::NO_MEMORY,
+            usher_cache::local::LocalError::Unreadable => Fail::UNAVAIL_LOCAL,
+        }
+    }
+}
+
+/// Whether `e` says an allocation failed.
+fn is_out_of_memory(e: &usher_cache::Error) -> bool {
+    match e {
+        // The cache crate's fallible reads.
+        usher_cache::Error::OutOfMemory(_) => true,
+        usher_cache::Error::Sqlite(e) => {
+            e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory)
+        }
+        _ => false,
+    }
 }
 
 /// Writes `value` to `*errnop` unless it is null.
@@ -80,5 +129,39 @@ pub unsafe fn finish(result: Result<(), Fail>, errnop: *mut c_int) -> NssStatus 
             set_errno(errnop, fail.errno);
             fail.status
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_failures_answer_tryagain_enomem() {
+        let nomem = usher_cache::Error::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOMEM),
+            None,
+        ));
+        assert_eq!(Fail::query(&nomem), Fail::NO_MEMORY);
+        assert_eq!(Fail::open(&nomem), Fail::NO_MEMORY);
+        assert_eq!(
+            (Fail::NO_MEMORY.status, Fail::NO_MEMORY.errno),
+            (NssStatus::TryAgain, libc::ENOMEM)
+        );
+        let fallible_read = usher_cache::Error::OutOfMemory("a 2 MiB member list".into());
+        assert_eq!(Fail::query(&fallible_read), Fail::NO_MEMORY);
+        assert_eq!(Fail::open(&fallible_read), Fail::NO_MEMORY);
+        let corrupt = usher_cache::Error::InvalidSnapshot("x".into());
+        assert_eq!(Fail::query(&corrupt), Fail::UNAVAIL_QUERY);
+        assert_eq!(Fail::open(&corrupt), Fail::UNAVAIL_NO_CACHE);
+        assert_eq!(
+            Fail::local(usher_cache::local::LocalError::OutOfMemory),
+            Fail::NO_MEMORY
+        );
+        assert_eq!(
+            Fail::local(usher_cache::local::LocalError::Unreadable),
+            Fail::UNAVAIL_LOCAL
+        );
     }
 }

@@ -8,6 +8,7 @@ use libc::{ENOENT, ERANGE};
 use libnss::interop::NssStatus::{NotFound, Success, TryAgain, Unavail};
 use nss_usher::enumerate::{endent, setent, Enumeration};
 use nss_usher::handle::Config;
+use std::time::Duration;
 use usher_cache::{GroupScan, UserScan};
 
 /// Enumerates everything, alternating a buffer too small for the next entry with one that fits.
@@ -213,20 +214,24 @@ fn enumeration_moves_between_threads() {
 }
 
 #[test]
-fn an_enumeration_walks_one_snapshot_and_setent_moves_to_the_newest() {
+fn an_enumeration_stays_on_its_snapshot_within_the_interval_and_setent_moves_to_the_newest() {
     let dir = TempDir::new();
     let path = dir.cache();
     let first: Vec<_> = (0..600)
         .map(|i| user(&format!("u{i:03}"), 10000 + i * 2))
         .collect();
     publish(&path, &snapshot(first, vec![]), 1);
-    let cfg = Config::eager(&path);
+    let cfg = Config {
+        recheck_interval: Duration::from_secs(3600),
+        ..Config::eager(&path)
+    };
     let en = Enumeration::new();
     let mut got = Vec::new();
     for _ in 0..300 {
         got.push(getpwent(&cfg, &en, 4096).2.unwrap().uid);
     }
-    // Odd uids in the new snapshot: none of them may show up in the enumeration under way.
+    // Odd uids in the new snapshot: within the interval none of them shows up in the
+    // enumeration under way.
     let second: Vec<_> = (0..600)
         .map(|i| user(&format!("v{i:03}"), 10001 + i * 2))
         .collect();
@@ -238,6 +243,67 @@ fn an_enumeration_walks_one_snapshot_and_setent_moves_to_the_newest() {
     assert_eq!(setent(&en), Success);
     let fresh: Vec<u32> = all_users(&cfg, &en).iter().map(|p| p.uid).collect();
     assert_eq!(fresh, (0..600).map(|i| 10001 + i * 2).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_enumeration_under_way_moves_to_a_newer_snapshot_after_the_interval() {
+    let dir = TempDir::new();
+    let path = dir.cache();
+    let first: Vec<_> = (0..600)
+        .map(|i| user(&format!("u{i:03}"), 10000 + i * 2))
+        .collect();
+    publish(&path, &snapshot(first, vec![]), 1);
+    let interval = Duration::from_millis(100);
+    let cfg = Config {
+        recheck_interval: interval,
+        ..Config::eager(&path)
+    };
+    let en = Enumeration::new();
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got.push(getpwent(&cfg, &en, 4096).2.unwrap().uid);
+    }
+    // The new snapshot drops every u* user after u299 and adds v*: once the interval has
+    // passed, the enumeration goes on in it after u299 (nothing repeated, nothing revoked).
+    let mut second: Vec<_> = (0..300)
+        .map(|i| user(&format!("u{i:03}"), 10000 + i * 2))
+        .collect();
+    second.extend((0..600).map(|i| user(&format!("v{i:03}"), 20001 + i * 2)));
+    publish(&path, &snapshot(second, vec![]), 2);
+    std::thread::sleep(interval + Duration::from_millis(50));
+    got.extend(all_users(&cfg, &en).iter().map(|p| p.uid));
+    let expect: Vec<u32> = (0..300)
+        .map(|i| 10000 + i * 2)
+        .chain((0..600).map(|i| 20001 + i * 2))
+        .collect();
+    assert_eq!(got, expect);
+    // Groups too: a membership removed mid-enumeration is not handed out after the interval.
+    let g = |members: &[&str]| {
+        snapshot(
+            vec![user("alice", 10001), user("bob", 10002)],
+            vec![
+                group("a-team", 30001, &["alice"]),
+                group("b-team", 30002, members),
+            ],
+        )
+    };
+    publish(&path, &g(&["alice", "bob"]), 3);
+    let groups: Enumeration<GroupScan> = Enumeration::new();
+    let (s, _, first) = getgrent(&cfg, &groups, 4096);
+    assert_eq!((s, first.unwrap().gid), (Success, 10001));
+    publish(&path, &g(&["alice"]), 4);
+    std::thread::sleep(interval + Duration::from_millis(50));
+    let mut rest = Vec::new();
+    while let (Success, _, Some(gr)) = getgrent(&cfg, &groups, 4096) {
+        rest.push(gr);
+    }
+    let names: Vec<_> = rest.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["bob", "a-team", "b-team"]);
+    assert_eq!(
+        rest[2].members,
+        ["alice"],
+        "bob's revoked membership is gone"
+    );
 }
 
 #[test]

@@ -124,9 +124,14 @@ fn entries_with_a_nul_byte_are_never_truncated() {
     publish(&dir.cache(), &snap, 1);
     let cache = dir.cache();
     let cfg = Config::eager(&cache);
-    assert_eq!(getpwuid(&cfg, 10009), (NotFound, ENOENT, None));
-    assert_eq!(getgrgid(&cfg, 20009), (NotFound, ENOENT, None));
-    assert_eq!(getgrgid(&cfg, 20010), (NotFound, ENOENT, None));
+    // Refused, by the reader (a name failing the name rules: UNAVAIL for that lookup) or by the
+    // packer (a member that cannot be a C string: the entry is absent); never served.
+    fn refused<T>((s, e, entry): (NssStatus, c_int, Option<T>)) -> bool {
+        entry.is_none() && matches!((s, e), (NotFound, ENOENT) | (Unavail, libc::EIO))
+    }
+    assert!(refused(getpwuid(&cfg, 10009)));
+    assert!(refused(getgrgid(&cfg, 20009)));
+    assert!(refused(getgrgid(&cfg, 20010)));
     assert_eq!(getpwnam(&cfg, "root"), (NotFound, ENOENT, None));
     // Never ERANGE for them, however small the buffer (glibc would grow it forever).
     let mut out = empty_passwd();
@@ -142,7 +147,10 @@ fn entries_with_a_nul_byte_are_never_truncated() {
             &mut errno,
         )
     };
-    assert_eq!((s, errno), (NotFound, ENOENT));
+    assert!(
+        matches!((s, errno), (NotFound, ENOENT) | (Unavail, libc::EIO)),
+        "{s:?} {errno}"
+    );
 }
 
 fn passwd_into(cfg: &Config<'_>, name: &str, buf: *mut c_char, len: usize) -> (NssStatus, c_int) {
@@ -318,7 +326,7 @@ fn initgroups_status_follows_whether_the_cache_knows_the_user() {
 }
 
 #[test]
-fn initgroups_answers_local_names_from_the_passwd_file_until_the_cache_is_open() {
+fn initgroups_never_grants_directory_groups_to_a_local_name_whatever_the_handle_state() {
     let dir = TempDir::new();
     let snap = snapshot(
         vec![user("alice", 10001), user("bert", 10002)],
@@ -326,30 +334,142 @@ fn initgroups_answers_local_names_from_the_passwd_file_until_the_cache_is_open()
     );
     publish(&dir.cache(), &snap, 1);
     let cache = dir.cache();
-    // bert was made a local account after the last sync (the daemon would leave him out next).
     let passwd = dir.path().join("passwd");
-    std::fs::write(
-        &passwd,
-        "root:x:0:0::/root:/bin/sh\nbert:x:1002:1002::/home/bert:/bin/sh\n",
-    )
-    .unwrap();
+    std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
     let cfg = Config {
         local_passwd: &passwd,
         ..Config::eager(&cache)
     };
     close_thread_handle();
-    // No handle yet: a local name is answered from the passwd file, without opening the cache.
+    // bert is a directory user for now: the cache answers.
+    let (s, _, got, _) = initgroups(&cfg, "bert", 10002, &[10002], 4, 0);
+    assert_eq!((s, got), (Success, vec![10002, 20002]));
+    assert_eq!(getgrnam(&cfg, "ops").2.unwrap().members, ["alice", "bert"]);
+    assert_eq!(fds_under(dir.path()).len(), 1, "the handle is open");
+    // bert is made a local account after the sync (useradd renames a new passwd file into
+    // place): with the handle open, he gets nothing from the cache any more...
+    let tmp = dir.path().join("passwd.new");
+    std::fs::write(
+        &tmp,
+        "root:x:0:0::/root:/bin/sh\nbert:x:1002:1002::/home/bert:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &passwd).unwrap();
+    let (s, e, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
+    assert_eq!((s, e, got), (NotFound, ENOENT, vec![1002]));
+    // ...and the member lists no longer name him (pam_succeed_if's `ingroup` reads them).
+    assert_eq!(getgrnam(&cfg, "ops").2.unwrap().members, ["alice"]);
+    assert_eq!(getgrgid(&cfg, 20002).2.unwrap().members, ["alice"]);
+    // ...also when the file is edited in place, and on every later call.
+    let (s, e, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
+    assert_eq!((s, e, got), (NotFound, ENOENT, vec![1002]));
+    // The directory user next to him is answered as before.
+    let (s, _, got, _) = initgroups(&cfg, "alice", 10001, &[10001], 4, 0);
+    assert_eq!((s, got), (Success, vec![10001, 20002]));
+    // Without a handle, a local name never opens the cache.
+    close_thread_handle();
     let (s, e, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
     assert_eq!((s, e, got), (NotFound, ENOENT, vec![1002]));
     assert!(fds_under(dir.path()).is_empty(), "the cache was not opened");
-    // A directory name opens it and is answered from it.
-    let (s, _, got, _) = initgroups(&cfg, "alice", 10001, &[10001], 4, 0);
-    assert_eq!((s, got), (Success, vec![10001, 20002]));
-    assert_eq!(fds_under(dir.path()).len(), 1);
-    // With the handle open the cache answers for every name, as it does for getpwnam.
-    let (s, _, got, _) = initgroups(&cfg, "bert", 1002, &[1002], 4, 0);
-    assert_eq!((s, got), (Success, vec![1002, 20002]));
+    // The account removed again: the cache answers for the name once more.
+    std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let (s, _, got, _) = initgroups(&cfg, "bert", 10002, &[10002], 4, 0);
+    assert_eq!((s, got), (Success, vec![10002, 20002]));
+    assert_eq!(getgrnam(&cfg, "ops").2.unwrap().members, ["alice", "bert"]);
     close_thread_handle();
+}
+
+#[test]
+fn initgroups_with_an_unreadable_passwd_file_grants_nothing() {
+    let dir = TempDir::new();
+    publish(&dir.cache(), &basic(), 1);
+    let cache = dir.cache();
+    // A directory where the passwd file should be: it cannot be read.
+    let cfg = Config {
+        local_passwd: dir.path(),
+        ..Config::eager(&cache)
+    };
+    let (s, e, got, _) = initgroups(&cfg, "alice", 10001, &[10001], 4, 0);
+    assert_eq!((s, e, got), (Unavail, libc::EIO, vec![10001]));
+    // Group lookups too: whether a member is a local account is unknown.
+    assert_eq!(getgrnam(&cfg, "dev").0, Unavail);
+    // A missing one holds no accounts.
+    let missing = dir.path().join("no-passwd");
+    let cfg = Config {
+        local_passwd: &missing,
+        ..Config::eager(&cache)
+    };
+    let (s, _, got, _) = initgroups(&cfg, "alice", 10001, &[10001], 4, 0);
+    assert_eq!((s, got), (Success, vec![10001, 20001]));
+}
+
+/// Every kind of call, in every order, after a revocation: each answers from the new snapshot
+/// once the interval has passed, whichever call noticed the change first.
+#[test]
+fn a_revocation_reaches_every_call_in_every_order() {
+    type Call = fn(&Config<'_>) -> bool;
+    // Each returns whether it still sees bob's membership of ops (or bob).
+    let calls: [(&str, Call); 5] = [
+        ("initgroups", |cfg| {
+            initgroups(cfg, "bob", 10002, &[10002], 4, 0)
+                .2
+                .contains(&20002)
+        }),
+        ("getgrnam", |cfg| {
+            getgrnam(cfg, "ops")
+                .2
+                .is_some_and(|g| g.members.iter().any(|m| m == "bob"))
+        }),
+        ("getgrgid", |cfg| {
+            getgrgid(cfg, 20002)
+                .2
+                .is_some_and(|g| g.members.iter().any(|m| m == "bob"))
+        }),
+        ("getpwnam", |cfg| getpwnam(cfg, "carol").0 == Success),
+        ("getpwuid", |cfg| getpwuid(cfg, 10003).0 == Success),
+    ];
+    let interval = Duration::from_millis(150);
+    for first in 0..calls.len() {
+        for second in 0..calls.len() {
+            let dir = TempDir::new();
+            let path = dir.cache();
+            publish(&path, &basic(), 1);
+            let cfg = Config {
+                recheck_interval: interval,
+                ..Config::eager(&path)
+            };
+            close_thread_handle();
+            for (name, call) in &calls {
+                assert!(call(&cfg), "{name} before the revocation");
+            }
+            // bob leaves ops, carol is removed.
+            publish(
+                &path,
+                &snapshot(
+                    vec![user("alice", 10001), user("bob", 10002)],
+                    vec![
+                        group("dev", 20001, &["alice", "bob"]),
+                        group("ops", 20002, &[]),
+                    ],
+                ),
+                2,
+            );
+            std::thread::sleep(interval + Duration::from_millis(50));
+            let order = [first, second]
+                .into_iter()
+                .chain((0..calls.len()).filter(|i| *i != first && *i != second));
+            for i in order {
+                let (name, call) = calls[i];
+                assert!(
+                    !call(&cfg),
+                    "{name} answered from the old snapshot (first {}, second {})",
+                    calls[first].0,
+                    calls[second].0
+                );
+            }
+            close_thread_handle();
+        }
+    }
 }
 
 #[test]
@@ -388,7 +508,8 @@ fn broken_caches_answer_unavail_and_never_panic() {
     }
 
     // A well-formed snapshot of another schema version (user_version lives at offset 60).
-    for version in [0u32, 1, 2, 4, 999, u32::MAX] {
+    let current = u32::try_from(usher_cache::SCHEMA_VERSION).unwrap();
+    for version in [0u32, 1, 2, current - 1, current + 1, 999, u32::MAX] {
         let mut other = good.clone();
         other[60..64].copy_from_slice(&version.to_be_bytes());
         replace(&path, &other);

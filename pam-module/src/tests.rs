@@ -184,6 +184,61 @@ fn broken_cache_fails_closed_for_non_local_users_only() {
     }
 }
 
+/// Issue 11 item 5: a cache someone other than root could have written is refused like a broken
+/// one: directory users denied, local users left to the local rules, no home created.
+#[test]
+fn untrusted_cache_denies_directory_users_only() {
+    for how in [
+        "file 666",
+        "file 664",
+        "owned by nobody",
+        "directory 777",
+        "directory 1777",
+    ] {
+        let w = world();
+        let cache = &w.env.cache;
+        let dir = w.dir.path();
+        match how {
+            "file 666" => std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o666)),
+            "file 664" => std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o664)),
+            "owned by nobody" => std::os::unix::fs::chown(cache, Some(65534), Some(65534)),
+            "directory 777" => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+            }
+            "directory 1777" => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))
+            }
+            _ => unreachable!(),
+        }
+        .unwrap();
+        for name in ["alice", "bob"] {
+            let o = run_account(name.as_bytes(), "sshd", &w.args, &w.env);
+            assert_eq!(o.result, AccountResult::AuthinfoUnavail, "{how} {name}");
+            let (level, line) = o.log.unwrap();
+            assert_eq!(level, Level::Error);
+            assert!(line.contains("fail closed"), "{line}");
+            assert!(
+                line.contains("not root") || line.contains("writable"),
+                "{line}"
+            );
+            let o = run_account(name.as_bytes(), "sudo", &w.args, &w.env);
+            assert_eq!(
+                o.result,
+                AccountResult::AuthinfoUnavail,
+                "{how} {name} sudo"
+            );
+        }
+        for name in ["root", "localdup"] {
+            let o = run_account(name.as_bytes(), "sshd", &w.args, &w.env);
+            assert_eq!(o.result, AccountResult::Ignore, "{how} {name}");
+            assert_eq!(o.user_message, None);
+        }
+        let o = run_open_session(b"alice", "sshd", &w.args, &w.env);
+        assert_eq!(o.result, SessionResult::Ignore, "{how}");
+        assert!(!dir.join("home/alice").exists());
+    }
+}
+
 #[test]
 fn session_creates_the_home_once() {
     let w = world();

@@ -99,7 +99,7 @@ else:
         "members": members})
 json.dump(d, open(path, "w"))
 PY
-    access_config $'[access]\nlogin_groups = ["ops", "bulk"]\nsudo_groups = ["admins"]\n'
+    access_config $'[access]\nlogin_groups = ["name:ops", "name:bulk"]\nsudo_groups = ["name:admins"]\n'
     usher_sync
     echo "== directory: $(grep -o 'published generation [0-9]*: [0-9]* users[^;]*' <<<"$ERR")" >&2
 fi

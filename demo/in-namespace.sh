@@ -38,8 +38,8 @@ url = "http://127.0.0.1:18700"
 token_file = "/etc/usher/scim-token"
 
 [access]
-login_groups = ["ops"]
-sudo_groups = ["admins"]
+login_groups = ["name:ops"]
+sudo_groups = ["name:admins"]
 
 [ssh]
 user_ca_keys_file = "/etc/usher/team-ca.pub"

@@ -279,13 +279,96 @@ impl Default for IdsConfig {
     }
 }
 
+/// A directory group named by a host policy list, in exactly one namespace: the directory's
+/// immutable id (`id:00g1ab…`) or the group's POSIX name (`name:ops`). An entry that could be
+/// read either way is refused when the config is loaded: matching "id or name" let a group whose
+/// name equals another group's id take that group's grants.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupRef {
+    /// The directory's id of the group (compared exactly).
+    Id(String),
+    /// The group's POSIX name, as mapped from the directory (compared exactly). A name that two
+    /// or more directory groups share (ignoring ASCII case) matches none of them.
+    Name(String),
+}
+
+impl GroupRef {
+    pub const ID_PREFIX: &'static str = "id:";
+    pub const NAME_PREFIX: &'static str = "name:";
+
+    /// Parses one entry of the list `key`; the error says which form to write.
+    pub fn parse(key: &str, entry: &str) -> std::result::Result<GroupRef, String> {
+        let printable = crate::scim::printable(entry);
+        if let Some(id) = entry.strip_prefix(Self::ID_PREFIX) {
+            if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+                return Err(format!(
+                    "{key} entry \"{printable}\": a directory id is 1 to 256 characters without control characters"
+                ));
+            }
+            return Ok(GroupRef::Id(id.to_string()));
+        }
+        if let Some(name) = entry.strip_prefix(Self::NAME_PREFIX) {
+            if let Some(reason) = crate::mapping::invalid_name_reason(name) {
+                return Err(format!(
+                    "{key} entry \"{printable}\": not a group name Usher maps ({reason})"
+                ));
+            }
+            return Ok(GroupRef::Name(name.to_string()));
+        }
+        Err(format!(
+            "{key} entry \"{printable}\": write \"{}{printable}\" or \"{}{printable}\" (a group is named by its name or by its directory id, never either)",
+            Self::NAME_PREFIX,
+            Self::ID_PREFIX
+        ))
+    }
+}
+
+impl std::fmt::Display for GroupRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupRef::Id(id) => write!(f, "{}{}", Self::ID_PREFIX, crate::scim::printable(id)),
+            GroupRef::Name(name) => write!(f, "{}{name}", Self::NAME_PREFIX),
+        }
+    }
+}
+
+/// A list of group references under `key`, each checked by `GroupRef::parse`.
+fn group_refs<'de, D: serde::Deserializer<'de>>(
+    key: &str,
+    deserializer: D,
+) -> std::result::Result<Vec<GroupRef>, D::Error> {
+    let entries = Vec::<String>::deserialize(deserializer)?;
+    let mut refs = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let r = GroupRef::parse(key, entry).map_err(serde::de::Error::custom)?;
+        if !refs.contains(&r) {
+            refs.push(r);
+        }
+    }
+    Ok(refs)
+}
+
+fn login_group_refs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<GroupRef>, D::Error> {
+    group_refs("login_groups", d)
+}
+
+fn sudo_group_refs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<GroupRef>, D::Error> {
+    group_refs("sudo_groups", d)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessConfig {
-    /// Directory groups (by name or by the directory's group id) whose members may log in here.
-    pub login_groups: Vec<String>,
+    /// Directory groups whose members may log in here.
+    #[serde(deserialize_with = "login_group_refs")]
+    pub login_groups: Vec<GroupRef>,
     /// Directory groups whose members get sudo (and may log in).
-    pub sudo_groups: Vec<String>,
+    #[serde(deserialize_with = "sudo_group_refs")]
+    pub sudo_groups: Vec<GroupRef>,
     /// Sudo without a password: certificate users have none.
     pub sudo_nopasswd: bool,
     /// End a user's sessions and processes when they lose login permission.
@@ -816,5 +899,36 @@ mod tests {
         .is_err());
         assert!(Config::parse(&format!("{base}[sync]\nmax_delete_share = 1.5\n")).is_err());
         assert!(Config::parse(&format!("{base}[mapping]\nhome_root = \"home\"\n")).is_err());
+    }
+
+    #[test]
+    fn policy_groups_are_named_by_id_or_by_name_never_either() {
+        let base = "[directory]\nkind = \"file\"\npath = \"/d.json\"\n[access]\n";
+        let c = Config::parse(&format!(
+            "{base}login_groups = [\"name:ops\", \"id:00g1abcdefghijklmnop\", \"name:ops\"]\nsudo_groups = [\"id:g-admins\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.access.login_groups,
+            [
+                GroupRef::Name("ops".into()),
+                GroupRef::Id("00g1abcdefghijklmnop".into())
+            ]
+        );
+        assert_eq!(c.access.sudo_groups, [GroupRef::Id("g-admins".into())]);
+        assert_eq!(c.access.login_groups[1].to_string(), "id:00g1abcdefghijklmnop");
+        // A bare entry is refused, and the message says what to write instead.
+        let err = Config::parse(&format!("{base}login_groups = [\"ops\"]\n")).unwrap_err();
+        assert!(
+            err.contains(r#"login_groups entry "ops": write "name:ops" or "id:ops""#),
+            "{err}"
+        );
+        assert!(err.starts_with("line 5"), "{err}");
+        let err = Config::parse(&format!("{base}sudo_groups = [\"g-admins\"]\n")).unwrap_err();
+        assert!(err.contains(r#"sudo_groups entry "g-admins": write"#), "{err}");
+        for bad in ["id:", "name:", "name:a b", "name:-x", "ID:x", "Name:ops", " name:ops"] {
+            let err = Config::parse(&format!("{base}sudo_groups = [\"{bad}\"]\n"));
+            assert!(err.is_err(), "{bad} accepted");
+        }
     }
 }

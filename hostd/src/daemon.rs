@@ -65,6 +65,7 @@ pub fn record(state: &mut State, result: &Result<Report>) {
             state.inactive_users = report.inactive_users;
             state.groups = report.groups;
             state.set_skipped(&report.skipped);
+            state.set_warnings(&report.warnings);
         }
         Err(e) => {
             state.last_error = Some(e.to_string());
@@ -108,6 +109,11 @@ pub fn log_result(source: &str, result: &Result<Report>) {
                 for note in &report.notes {
                     log::info!("{note}");
                 }
+            }
+            // Every sync, published or not: each is a grant the config asks for and the host
+            // does not give.
+            for warning in &report.warnings {
+                log::warn!("{warning}");
             }
             for error in &report.side_file_errors {
                 log::error!("{error}");
@@ -382,6 +388,7 @@ mod tests {
             changed: 0,
             skipped: vec![],
             notes: vec![],
+            warnings: vec!["w".into()],
             revoked: vec![],
             side_file_errors: vec![],
             side_file_warnings: vec![],
@@ -392,5 +399,6 @@ mod tests {
             (3, 0, 7)
         );
         assert!(state.last_error.is_none() && state.last_success.is_some());
+        assert_eq!(state.warnings, ["w"]);
     }
 }

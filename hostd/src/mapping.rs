@@ -5,7 +5,7 @@
 //! (`meta.created`, then `id`), so when two claim one name or number, the older one keeps it.
 
 use crate::config::{
-    AccessConfig, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
+    AccessConfig, GroupRef, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
 };
 use crate::scim::{self, printable};
 use serde_json::Value;
@@ -103,6 +103,9 @@ pub struct Mapped {
     /// Things worth a log line that did not cost an entry (shell fallbacks, dropped members,
     /// entries kept from the previous snapshot).
     pub notes: Vec<String>,
+    /// Policy the mapping could not apply as written (a `name:` entry several groups share,
+    /// principals withheld): logged as warnings and listed by `usherctl status`.
+    pub warnings: Vec<String>,
 }
 
 /// Everything the mapping needs besides the records.
@@ -514,6 +517,13 @@ pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
         ..
     } = records;
     drop(group_ids);
+    let shared_names = shared_policy_names(
+        ctx.access,
+        group_records
+            .iter()
+            .map(|g| &*g.name)
+            .chain(invalid_groups.iter().map(|g| g.name.as_str())),
+    );
     let mut out = Mapped {
         notes,
         ..Mapped::default()
@@ -715,6 +725,7 @@ pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
                 id: g.id.clone(),
                 gid: g.gid,
                 members: members.into(),
+                sudo: false,
             }
         } else {
             let Some(bad) = invalid_groups.get((r & !INVALID) as usize) else {
@@ -752,6 +763,7 @@ pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
                         id: bad.id.clone(),
                         gid: old.gid,
                         members: members.into(),
+                        sudo: false,
                     }
                 }
                 None => {
@@ -838,7 +850,7 @@ pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
             g.members = kept.into();
         }
     }
-    apply_access(&mut users, &groups, ctx.access);
+    apply_access(&mut users, &mut groups, ctx.access, &shared_names, &mut out.warnings);
 
     accepted.retain(|&i| users.get(i as usize).is_some_and(|u| !u.skipped()));
     accepted.sort_by_key(|&i| users.get(i as usize).map(|u| u.uid));
@@ -859,10 +871,6 @@ pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
         principals: ctx.principals.to_vec(),
     };
     out
-}
-
-fn names_match(entry: &str, group: &MappedGroup) -> bool {
-    entry == &*group.name || entry == &*group.id
 }
 
 /// Whether `p` can stand in sshd's principals list as it is: no whitespace, quotes or commas
@@ -893,18 +901,87 @@ fn principals<'u>(u: &'u CompactUser, kinds: &[PrincipalKind]) -> Vec<&'u str> {
     out
 }
 
+/// Names (ASCII lower case) that two or more directory group records bear, among those a `name:`
+/// policy entry refers to. Counted over every record, valid or not, before any is refused, so an
+/// older or newer look-alike cannot decide which of them a policy names.
+fn shared_policy_names<'a>(
+    access: &AccessConfig,
+    names: impl Iterator<Item = &'a str>,
+) -> HashSet<String> {
+    let wanted: HashSet<String> = access
+        .login_groups
+        .iter()
+        .chain(&access.sudo_groups)
+        .filter_map(|r| match r {
+            GroupRef::Name(n) => Some(n.to_ascii_lowercase()),
+            GroupRef::Id(_) => None,
+        })
+        .collect();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for name in names {
+        let folded = name.to_ascii_lowercase();
+        if wanted.contains(&folded) {
+            *seen.entry(folded).or_default() += 1;
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The directory groups (indices into `groups`) a policy list names: `id:` entries by the
+/// directory id, `name:` entries by the POSIX name, each exactly; a name in `shared` names
+/// nothing, and says so in `warnings`.
+fn resolve_groups(
+    key: &str,
+    refs: &[GroupRef],
+    groups: &[MappedGroup],
+    shared: &HashSet<String>,
+    warnings: &mut Vec<String>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    for r in refs {
+        match r {
+            GroupRef::Id(id) => out.extend(groups.iter().position(|g| &*g.id == id)),
+            GroupRef::Name(name) if shared.contains(&name.to_ascii_lowercase()) => {
+                warnings.push(format!(
+                    "[access] {key} entry {r}: several directory groups are named {name} (ignoring case), so it matches none of them; name the group by its id (id:...)"
+                ));
+            }
+            GroupRef::Name(name) => out.extend(groups.iter().position(|g| &*g.name == name)),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Marks who may log in and who gets sudo, from the host's policy: members of a sudo group may do
 /// both. Inactive users keep the marks' meaning "by group", and are refused for being inactive.
-fn apply_access(users: &mut [CompactUser], groups: &[MappedGroup], access: &AccessConfig) {
-    let members_of = |entries: &[String]| -> HashSet<u32> {
-        groups
+fn apply_access(
+    users: &mut [CompactUser],
+    groups: &mut [MappedGroup],
+    access: &AccessConfig,
+    shared: &HashSet<String>,
+    warnings: &mut Vec<String>,
+) {
+    let login_groups = resolve_groups("login_groups", &access.login_groups, groups, shared, warnings);
+    let sudo_groups = resolve_groups("sudo_groups", &access.sudo_groups, groups, shared, warnings);
+    let members_of = |picked: &[usize]| -> HashSet<u32> {
+        picked
             .iter()
-            .filter(|g| entries.iter().any(|e| names_match(e, g)))
+            .filter_map(|&i| groups.get(i))
             .flat_map(|g| g.members.iter().copied())
             .collect()
     };
-    let login = members_of(&access.login_groups);
-    let sudo = members_of(&access.sudo_groups);
+    let login = members_of(&login_groups);
+    let sudo = members_of(&sudo_groups);
+    for &i in &sudo_groups {
+        if let Some(g) = groups.get_mut(i) {
+            g.sudo = true;
+        }
+    }
     for (i, u) in (0u32..).zip(users.iter_mut()) {
         let can_sudo = sudo.contains(&i);
         u.set_access(can_sudo || login.contains(&i), can_sudo);

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
-use usher_cache::Snapshot;
+use crate::mapping::MappedSnapshot;
 
 pub mod principals;
 
@@ -190,51 +190,23 @@ pub async fn update_ca_keys(
     Ok(())
 }
 
-/// The sudoers drop-in for the configured sudo groups. Rules name groups by gid (`%#gid`), so a
-/// rename in the directory cannot move sudo to another group.
-/// The directory groups of a snapshot, as (gid, name, directory id).
-pub trait DirectoryGroups {
-    fn directory_groups(&self) -> Vec<(u32, &str, &str)>;
-}
-
-impl DirectoryGroups for Snapshot {
-    fn directory_groups(&self) -> Vec<(u32, &str, &str)> {
-        self.groups
-            .iter()
-            .filter_map(|g| Some((g.gid, g.name.as_str(), g.directory_id.as_deref()?)))
-            .collect()
-    }
-}
-
-impl DirectoryGroups for crate::mapping::MappedSnapshot {
-    fn directory_groups(&self) -> Vec<(u32, &str, &str)> {
-        self.directory_groups()
-            .iter()
-            .map(|g| (g.gid, &*g.name, &*g.id))
-            .collect()
-    }
-}
-
-pub fn sudoers_content(config: &Config, snapshot: &impl DirectoryGroups) -> String {
+/// The sudoers drop-in: one `%#gid` rule per directory group the mapping resolved from
+/// `[access] sudo_groups` (the same resolution that marks users `can_sudo`, so the two agree).
+/// Rules name groups by gid (`%#gid`), so a rename in the directory cannot move sudo to another
+/// group.
+pub fn sudoers_content(config: &Config, snapshot: &MappedSnapshot) -> String {
     let tag = if config.access.sudo_nopasswd {
         "NOPASSWD: "
     } else {
         ""
     };
     let mut out = String::from("# Written by usherd from [access] sudo_groups. Do not edit.\n");
-    let mut groups: Vec<_> = snapshot
-        .directory_groups()
-        .into_iter()
-        .filter(|(_, name, id)| {
-            config
-                .access
-                .sudo_groups
-                .iter()
-                .any(|e| e == name || e == id)
-        })
+    let mut groups: Vec<(u32, &str)> = snapshot
+        .sudo_groups()
+        .map(|g| (g.gid, &*g.name))
         .collect();
     groups.sort_by_key(|g| g.0);
-    for (gid, name, _) in groups {
+    for (gid, name) in groups {
         // Names passed validation (letters, digits, '_', '.', '-'): safe in a comment.
         out.push_str(&format!(
             "%#{gid} ALL=(ALL:ALL) {tag}ALL\t# {}\n",
@@ -247,7 +219,7 @@ pub fn sudoers_content(config: &Config, snapshot: &impl DirectoryGroups) -> Stri
 /// Writes the sudoers drop-in if sudo is installed, after `visudo -cf` accepts it.
 pub fn update_sudoers(
     config: &Config,
-    snapshot: &impl DirectoryGroups,
+    snapshot: &MappedSnapshot,
     target: &Path,
 ) -> Result<()> {
     let Some(dir) = target.parent().filter(|d| d.is_dir()) else {

@@ -40,6 +40,10 @@ pub struct State {
     pub groups: usize,
     pub skipped_count: usize,
     pub skipped: Vec<SkippedEntry>,
+    /// Policy the last sync could not apply as written (a `name:` policy entry several directory
+    /// groups share, principals withheld), at most `MAX_SKIPPED_KEPT` of them.
+    pub warnings_count: usize,
+    pub warnings: Vec<String>,
 }
 
 impl State {
@@ -55,6 +59,11 @@ impl State {
                 reason: s.reason.clone(),
             })
             .collect();
+    }
+
+    pub fn set_warnings(&mut self, warnings: &[String]) {
+        self.warnings_count = warnings.len();
+        self.warnings = warnings.iter().take(MAX_SKIPPED_KEPT).cloned().collect();
     }
 
     pub fn load(path: &Path) -> Result<State> {

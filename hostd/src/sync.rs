@@ -63,6 +63,8 @@ pub struct Report {
     pub changed: usize,
     pub skipped: Vec<Skipped>,
     pub notes: Vec<String>,
+    /// Policy the mapping could not apply as written (see `Mapped::warnings`).
+    pub warnings: Vec<String>,
     /// Users who could log in before this sync and cannot now: (name, uid).
     pub revoked: Vec<(String, u32)>,
     /// Side files (CA keys, sudoers) that could not be updated; the old ones stay.
@@ -298,6 +300,7 @@ pub async fn sync_once(
         changed,
         skipped: mapped.skipped,
         notes: mapped.notes,
+        warnings: mapped.warnings,
         revoked,
         side_file_errors,
         side_file_warnings,

@@ -29,8 +29,8 @@
 #       carol  5003  devs                                         (no login here)
 #       dave   5004  ops, sshPublicKey = $KEYS/dave.pub           (keys, no certificate)
 #       erin   5005  ops, deactivated
-#     groups ops 6001, admins 6002, devs 6003; [access] login_groups = ["ops"],
-#     sudo_groups = ["admins"]
+#     groups ops 6001, admins 6002, devs 6003; [access] login_groups = ["name:ops"],
+#     sudo_groups = ["name:admins"]
 #   local    localop (uid 2001, /etc/passwd + /etc/shadow of the overlay, home /home/localop),
 #            principals files for localop and root
 
@@ -49,7 +49,7 @@ UPSTREAM_CA_KEYS=$USHER_WORK/upstream_user_ca_keys
 TRUSTED_CA_KEYS=/etc/usher/trusted_user_ca_keys
 LOCAL_PRINCIPALS_DIR=/etc/ssh/usher-test-principals
 PRINCIPALS_DIR=/var/lib/usher/principals
-ACCESS_TOML=$'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins"]\n'
+ACCESS_TOML=$'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins"]\n'
 
 # --- the host -----------------------------------------------------------------------------------
 

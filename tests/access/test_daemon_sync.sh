@@ -1,7 +1,7 @@
 # The same revocation through the running daemon: usherd in the foreground (as under systemd),
 # `usherctl sync` asks it to sync now; a deactivated user is refused at the next login and, with
 # end_sessions_on_revoke, her running session is ended by the daemon; a CA rotation reaches sshd.
-access_setup_host $'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins"]\nend_sessions_on_revoke = true\n[sync]\ninterval = 3600\njitter = 0\n'
+access_setup_host $'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins"]\nend_sessions_on_revoke = true\n[sync]\ninterval = 3600\njitter = 0\n'
 cert alice alice ca alice
 cert bob bob ca bob
 "$USHERD" --config "$USHER_CONFIG" </dev/null >"$NS/usherd.out" 2>&1 &

@@ -1,7 +1,7 @@
 # [access] end_sessions_on_revoke: when a user loses login permission at a sync, usherd ends her
 # processes (an ssh session running `sleep`, and a process started with setpriv) and logs it;
 # other users' processes are untouched. With the option off, the processes stay and the log says so.
-access_setup_host $'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins"]\nend_sessions_on_revoke = true\n'
+access_setup_host $'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins"]\nend_sessions_on_revoke = true\n'
 cert alice alice ca alice
 cert bob bob ca bob
 

@@ -62,7 +62,7 @@ usher_sync
 assert_fails sudo -u bob sudo -n true
 
 context "carol (devs) and a second sudo group named by directory id"
-access_config $'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins", "g-devs"]\n'
+access_config $'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins", "id:g-devs"]\n'
 usher_sync
 assert_output "$(printf '# Written by usherd from [access] sudo_groups. Do not edit.\n%%#6002 ALL=(ALL:ALL) NOPASSWD: ALL\t# admins\n%%#6003 ALL=(ALL:ALL) NOPASSWD: ALL\t# devs')" \
     cat /etc/sudoers.d/usher
@@ -73,7 +73,7 @@ ssh_cert carol carol carol 'id -un'
 login_ok "a sudo-group member may log in too"
 
 context "sudo_nopasswd = false"
-access_config $'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins"]\nsudo_nopasswd = false\n'
+access_config $'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins"]\nsudo_nopasswd = false\n'
 usher_sync
 assert_output "$(printf '# Written by usherd from [access] sudo_groups. Do not edit.\n%%#6002 ALL=(ALL:ALL) ALL\t# admins')" \
     cat /etc/sudoers.d/usher
@@ -82,17 +82,17 @@ assert_contains "$ERR" "a password is required"
 assert_ok visudo -c
 
 context "no sudo groups"
-access_config $'[access]\nlogin_groups = ["ops"]\n'
+access_config $'[access]\nlogin_groups = ["name:ops"]\n'
 usher_sync
 assert_output "# Written by usherd from [access] sudo_groups. Do not edit." cat /etc/sudoers.d/usher
 assert_fails sudo -u alice sudo -n true
 assert_ok visudo -c
 
 context "a sudoers file visudo refuses is never installed"
-access_config $'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins"]\n'
+access_config $'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins"]\n'
 usher_sync
 cp /etc/sudoers.d/usher "$NS/sudoers.before"
-access_config $'[access]\nlogin_groups = ["ops"]\nsudo_groups = ["admins", "devs"]\n'
+access_config $'[access]\nlogin_groups = ["name:ops"]\nsudo_groups = ["name:admins", "name:devs"]\n'
 mkdir -p "$NS/fakebin"
 printf '#!/bin/sh\necho "visudo: >>> $2: syntax error near line 2 <<<" >&2\nexit 1\n' >"$NS/fakebin/visudo"
 chmod 0755 "$NS/fakebin/visudo"

@@ -79,7 +79,7 @@ def test_shell_not_in_etc_shells_falls_back_to_the_default(host):
 
 def test_deactivate_and_reactivate(host):
     host.seed_team()
-    host.write_config(access={"login_groups": ["ops"]})
+    host.write_config(access={"login_groups": ["name:ops"]})
     daemon = host.start()
     assert "login here:  yes" in host.usherctl("user", "bob").stdout
 

@@ -79,7 +79,7 @@ def test_sighup_with_a_good_config_is_applied(host):
     assert "login here:  no: not a member" in host.usherctl("user", "bob").stdout
     assert "nobody from the directory may log in" in host.status().stdout
 
-    host.write_config(access={"login_groups": ["ops"], "sudo_groups": ["admins"]})
+    host.write_config(access={"login_groups": ["name:ops"], "sudo_groups": ["name:admins"]})
     attempts = daemon.attempts()
     daemon.signal(signal.SIGHUP)
     daemon.wait_output(r"configuration reloaded", 10)

@@ -22,7 +22,7 @@ def test_status_fields_and_skipped_entries(host):
     host.scim.set_active("dan", False)
     for name, (_, numbers, _) in INVALID.items():
         host.add_user(name, numbers["uid"], gid=numbers["gid"])
-    host.write_config(access={"login_groups": ["ops"]})
+    host.write_config(access={"login_groups": ["name:ops"]})
     daemon = host.start()
     result = host.status()
     out = result.stdout

@@ -15,7 +15,7 @@
 #   The fake's `search_eq_startswith` is on: `profile.name eq "linux-users"` also finds
 #   linux-users-old, as Okta's documented startsWith implementation detail may.
 # Config (okta_write_config): groups = ["linux-users", "00glinuxadmins000002"] (a name and an id),
-# [access] login_groups = ["linux-users"], sudo_groups = ["linux-admins"].
+# [access] login_groups = ["linux-users"], sudo_groups = ["name:linux-admins"].
 
 OKTA_FAKE=$USHER_ROOT/tests/okta/okta_fake.py
 OKTA_CTL=$USHER_ROOT/tests/okta_e2e/okta_ctl.py
@@ -162,7 +162,7 @@ okta_auth_oauth() {
 # okta_write_config AUTH [DIRECTORY_EXTRA] [TAIL]: the test host's usher.toml. OKTA_GROUPS and
 # OKTA_LOGIN_GROUPS (TOML lists) replace the defaults when set.
 okta_write_config() {
-    local groups="[\"linux-users\", \"$OKTA_ADMINS_GROUP\"]" login='["linux-users"]'
+    local groups="[\"linux-users\", \"$OKTA_ADMINS_GROUP\"]" login='["name:linux-users"]'
     groups=${OKTA_GROUPS:-$groups}
     login=${OKTA_LOGIN_GROUPS:-$login}
     cat >"$USHER_CONFIG" <<EOF
@@ -175,7 +175,7 @@ ${2:-}
 
 [access]
 login_groups = $login
-sudo_groups = ["linux-admins"]
+sudo_groups = ["name:linux-admins"]
 
 [sync]
 interval = 3600

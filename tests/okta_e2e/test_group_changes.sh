@@ -7,7 +7,7 @@ okta_keys
 okta_sample_state
 okta_start
 OKTA_GROUPS='["linux-users", "linux-admins"]'
-OKTA_LOGIN_GROUPS="[\"$OKTA_USERS_GROUP\"]"  # by id: survives the rename
+OKTA_LOGIN_GROUPS="[\"id:$OKTA_USERS_GROUP\"]"  # by id: survives the rename
 okta_write_config "$OKTA_AUTH_SSWS"
 okta_daemon_start
 okta_user_says bob "active:      yes" "login here:  yes"

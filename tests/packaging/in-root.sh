@@ -176,8 +176,8 @@ kind = "file"
 path = "/etc/usher/directory.json"
 
 [access]
-login_groups = ["ops"]
-sudo_groups = ["admins"]
+login_groups = ["name:ops"]
+sudo_groups = ["name:admins"]
 
 [ssh]
 user_ca_keys_file = "/etc/usher/user-ca.pub"

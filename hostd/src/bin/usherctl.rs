@@ -134,6 +134,12 @@ fn status(config: Option<&Config>, paths: &Paths) -> ExitCode {
         }
     }
     if let Some(s) = &state {
+        if s.warnings_count > 0 {
+            println!("warnings:    {}", s.warnings_count);
+            for warning in &s.warnings {
+                println!("  {warning}");
+            }
+        }
         println!("skipped:     {} entries", s.skipped_count);
         for entry in &s.skipped {
             println!(

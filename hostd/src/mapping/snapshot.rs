@@ -16,6 +16,8 @@ pub struct MappedGroup {
     pub gid: u32,
     /// Indices into `MappedSnapshot::users`, sorted.
     pub members: Box<[u32]>,
+    /// Named by `[access] sudo_groups`: its members get sudo through a `%#gid` rule.
+    pub sudo: bool,
 }
 
 #[derive(Default)]
@@ -55,6 +57,11 @@ impl MappedSnapshot {
     /// The directory groups.
     pub fn directory_groups(&self) -> &[MappedGroup] {
         &self.groups
+    }
+
+    /// The directory groups `[access] sudo_groups` names, by gid, as the mapping resolved them.
+    pub fn sudo_groups(&self) -> impl Iterator<Item = &MappedGroup> {
+        self.groups.iter().filter(|g| g.sudo)
     }
 
     /// The user in the snapshot with this directory id.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{AccessConfig, IdsConfig, MappingConfig, PrincipalKind};
+use crate::config::{AccessConfig, GroupRef, IdsConfig, MappingConfig, PrincipalKind};
 use serde_json::json;
 
 const EXT: &str = "urn:usher:params:scim:schemas:extension:posix:2.0:User";
@@ -77,6 +77,7 @@ impl Fixture {
             snapshot: m.snapshot.to_snapshot(),
             skipped: m.skipped,
             notes: m.notes,
+            warnings: m.warnings,
         }
     }
 }
@@ -86,6 +87,7 @@ struct Out {
     snapshot: Snapshot,
     skipped: Vec<Skipped>,
     notes: Vec<String>,
+    warnings: Vec<String>,
 }
 
 fn names(m: &Out) -> Vec<&str> {
@@ -380,8 +382,8 @@ fn derived_private_gid_on_a_directory_group_is_refused() {
 #[test]
 fn access_marks_follow_login_and_sudo_groups_by_name_or_id() {
     let mut f = Fixture::new();
-    f.access.login_groups = vec!["ops".into()];
-    f.access.sudo_groups = vec!["g-admins".into()];
+    f.access.login_groups = vec![GroupRef::Name("ops".into())];
+    f.access.sudo_groups = vec![GroupRef::Id("g-admins".into())];
     let m = f.map(
         vec![
             user("u1", "alice", Some(5000)),
@@ -400,9 +402,79 @@ fn access_marks_follow_login_and_sudo_groups_by_name_or_id() {
     let c = user_named(&m, "cleo");
     assert!(!c.can_login && !c.can_sudo);
     // A user's private group with the same name as a login group never grants login.
-    f.access.login_groups = vec!["cleo".into()];
+    f.access.login_groups = vec![GroupRef::Name("cleo".into())];
     let m = f.map(vec![user("u3", "cleo", Some(5002))], vec![]);
     assert!(!user_named(&m, "cleo").can_login);
+}
+
+#[test]
+fn a_policy_entry_names_a_group_in_one_namespace_only() {
+    // The audit's escalation: a group named like the sudo group's id got sudo.
+    let mut f = Fixture::new();
+    f.access.sudo_groups = vec![GroupRef::Id("g-admins".into())];
+    let groups = || {
+        vec![
+            group("g-admins", "admins", Some(5101), &["u1"]),
+            group("g-evil", "g-admins", Some(5102), &["u2"]),
+        ]
+    };
+    let users = || {
+        vec![
+            user("u1", "alice", Some(5000)),
+            user("u2", "mallory", Some(5001)),
+        ]
+    };
+    let m = f.map(users(), groups());
+    assert!(user_named(&m, "alice").can_sudo);
+    assert!(!user_named(&m, "mallory").can_sudo && !user_named(&m, "mallory").can_login);
+    // And the other way round: a name entry never matches a group's id.
+    f.access.sudo_groups = vec![GroupRef::Name("g-evil".into())];
+    let m = f.map(users(), groups());
+    assert!(!user_named(&m, "alice").can_sudo && !user_named(&m, "mallory").can_sudo);
+    f.access.sudo_groups = vec![GroupRef::Name("admins".into())];
+    let m = f.map(users(), groups());
+    assert!(user_named(&m, "alice").can_sudo && !user_named(&m, "mallory").can_sudo);
+}
+
+#[test]
+fn a_name_several_directory_groups_share_matches_none_of_them() {
+    let mut f = Fixture::new();
+    f.access.login_groups = vec![GroupRef::Name("ops".into())];
+    f.access.sudo_groups = vec![GroupRef::Name("ops".into())];
+    let mut older = group("g-ops", "ops", Some(5101), &["u1"]);
+    older["meta"] = json!({"created": "2020-01-01T00:00:00Z"});
+    let mut newer = group("g-ops2", "OPS", Some(5102), &["u2"]);
+    newer["meta"] = json!({"created": "2025-01-01T00:00:00Z"});
+    let m = f.map(
+        vec![
+            user("u1", "alice", Some(5000)),
+            user("u2", "mallory", Some(5001)),
+        ],
+        vec![older, newer],
+    );
+    // The newer look-alike is refused (names are unique ignoring case) and the older one is kept,
+    // but the policy entry matches neither: the directory cannot make it mean another group.
+    assert!(group_named(&m, "ops").is_some());
+    let a = user_named(&m, "alice");
+    assert!(!a.can_login && !a.can_sudo);
+    assert_eq!(m.warnings.len(), 2, "{:?}", m.warnings);
+    assert!(m.warnings[0].contains("login_groups entry name:ops: several directory groups"));
+    assert!(m.warnings[1].contains("sudo_groups entry name:ops"));
+    // An invalid record counts too: it is a directory group with that name.
+    let mut bad = group("g-ops3", "ops", Some(0), &[]);
+    bad["meta"] = json!({"created": "2026-01-01T00:00:00Z"});
+    let m = f.map(
+        vec![user("u1", "alice", Some(5000))],
+        vec![group("g-ops", "ops", Some(5101), &["u1"]), bad],
+    );
+    assert!(!user_named(&m, "alice").can_login);
+    // One group of that name: it matches.
+    let m = f.map(
+        vec![user("u1", "alice", Some(5000))],
+        vec![group("g-ops", "ops", Some(5101), &["u1"])],
+    );
+    assert!(user_named(&m, "alice").can_sudo);
+    assert!(m.warnings.is_empty());
 }
 
 #[test]

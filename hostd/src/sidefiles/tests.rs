@@ -90,46 +90,77 @@ fn ca_keys_file_is_written_and_kept_when_nothing_valid_arrives() {
     assert_eq!(fs::read_to_string(&target).unwrap(), written);
 }
 
-fn snapshot() -> Snapshot {
-    let group = |name: &str, gid: u32, id: Option<&str>| usher_cache::Group {
-        name: name.into(),
-        gid,
-        directory_id: id.map(str::to_string),
-        members: vec![],
+/// The mapped snapshot of four directory groups under `c`'s policy: admins, ops, dba, and a
+/// group whose name is admins' directory id.
+fn snapshot(c: &Config) -> crate::mapping::MappedSnapshot {
+    use crate::mapping::{map_directory, DirectoryData, LocalAccounts, MappingContext};
+    let group = |id: &str, name: &str, gid: u32| {
+        serde_json::json!({"id": id, "displayName": name, "members": [],
+            "urn:usher:params:scim:schemas:extension:posix:2.0:Group": {"gidNumber": gid}})
     };
-    Snapshot {
+    let data = DirectoryData {
         users: vec![],
         groups: vec![
-            group("admins", 500002, Some("g-admins")),
-            group("ops", 500001, Some("g-ops")),
-            group("dba", 500003, Some("g-dba")),
-            group("dba-upg", 500004, None),
+            group("g-admins", "admins", 500002),
+            group("g-ops", "ops", 500001),
+            group("g-dba", "dba", 500003),
+            group("g-look-alike", "g-admins", 500005),
         ],
-    }
+    };
+    let ctx = MappingContext {
+        mapping: &c.mapping,
+        ids: &c.ids,
+        access: &c.access,
+        principals: &c.ssh.principals,
+        local: &LocalAccounts::default(),
+        shells: &Default::default(),
+        previous: None,
+    };
+    map_directory(data, &ctx).snapshot
 }
 
 #[test]
 fn sudoers_names_groups_by_gid_and_passes_visudo() {
-    let c = config("[access]\nsudo_groups = [\"admins\", \"g-dba\", \"dba-upg\", \"missing\"]\n");
-    let content = sudoers_content(&c, &snapshot());
+    let c = config(
+        "[access]\nsudo_groups = [\"name:admins\", \"id:g-dba\", \"name:missing\", \"id:g-missing\"]\n",
+    );
+    let content = sudoers_content(&c, &snapshot(&c));
     assert_eq!(
         content,
         "# Written by usherd from [access] sudo_groups. Do not edit.\n\
          %#500002 ALL=(ALL:ALL) NOPASSWD: ALL\t# admins\n\
          %#500003 ALL=(ALL:ALL) NOPASSWD: ALL\t# dba\n"
     );
-    let c2 = config("[access]\nsudo_groups = [\"ops\"]\nsudo_nopasswd = false\n");
-    assert!(sudoers_content(&c2, &snapshot()).contains("%#500001 ALL=(ALL:ALL) ALL\t# ops\n"));
+    let c2 = config("[access]\nsudo_groups = [\"name:ops\"]\nsudo_nopasswd = false\n");
+    assert!(sudoers_content(&c2, &snapshot(&c2)).contains("%#500001 ALL=(ALL:ALL) ALL\t# ops\n"));
+}
 
+#[test]
+fn sudoers_never_follows_a_group_named_like_another_groups_id() {
+    // The audit's escalation: a group whose displayName is the sudo group's id got its rule.
+    let c = config("[access]\nsudo_groups = [\"id:g-admins\"]\n");
+    let content = sudoers_content(&c, &snapshot(&c));
+    assert!(content.contains("%#500002 "), "{content}");
+    assert!(!content.contains("%#500005"), "{content}");
+    let c = config("[access]\nsudo_groups = [\"name:g-admins\"]\n");
+    let content = sudoers_content(&c, &snapshot(&c));
+    assert!(content.contains("%#500005 "), "{content}");
+    assert!(!content.contains("%#500002"), "{content}");
+}
+
+#[test]
+fn sudoers_file_is_written_only_where_sudoers_d_exists() {
+    let c = config("[access]\nsudo_groups = [\"name:admins\", \"id:g-dba\"]\n");
+    let content = sudoers_content(&c, &snapshot(&c));
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("sudoers.d/usher");
-    update_sudoers(&c, &snapshot(), &target).unwrap();
+    update_sudoers(&c, &snapshot(&c), &target).unwrap();
     assert!(
         !target.exists(),
         "no sudoers.d directory: nothing is written"
     );
     fs::create_dir(dir.path().join("sudoers.d")).unwrap();
-    update_sudoers(&c, &snapshot(), &target).unwrap();
+    update_sudoers(&c, &snapshot(&c), &target).unwrap();
     assert_eq!(fs::read_to_string(&target).unwrap(), content);
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&target).unwrap().permissions());

@@ -235,6 +235,9 @@ pub struct MappingConfig {
     pub group_gid: String,
     /// Home directories are `{home_root}/{name}` unless the directory gives one.
     pub home_root: String,
+    /// Where a home the directory gives may lie (strictly inside one of these); empty means
+    /// `[home_root]`. Never `/` or a system directory.
+    pub home_roots: Vec<String>,
     /// Used when the directory gives no shell or one not listed in `/etc/shells`.
     pub default_shell: String,
 }
@@ -255,8 +258,77 @@ impl Default for MappingConfig {
             group_name: "displayName".into(),
             group_gid: format!("{POSIX_GROUP}:gidNumber"),
             home_root: "/home".into(),
+            home_roots: Vec::new(),
             default_shell: "/bin/bash".into(),
         }
+    }
+}
+
+/// Directories that hold the system, never a home root (nor anything inside them).
+const SYSTEM_DIRS: [&str; 22] = [
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var/cache",
+    "/var/lib",
+    "/var/log",
+    "/var/spool",
+    "/var/run",
+    "/var/tmp",
+];
+
+impl MappingConfig {
+    /// The allowed home roots, in normal form.
+    pub fn allowed_home_roots(&self) -> Vec<String> {
+        let roots: &[String] = if self.home_roots.is_empty() {
+            std::slice::from_ref(&self.home_root)
+        } else {
+            &self.home_roots
+        };
+        roots
+            .iter()
+            .map(|r| crate::mapping::normal_path(r))
+            .collect()
+    }
+
+    fn check_home_roots(&self) -> std::result::Result<(), String> {
+        let roots = self.allowed_home_roots();
+        for root in &roots {
+            let inside = |dir: &str| root == dir || crate::mapping::strictly_inside(root, dir);
+            if root == "/" || root == "/var" || SYSTEM_DIRS.iter().any(|d| inside(d)) {
+                return Err(format!(
+                    "mapping.home_roots: {root} is a system directory, not a place for homes"
+                ));
+            }
+            if roots
+                .iter()
+                .any(|other| crate::mapping::strictly_inside(root, other))
+            {
+                return Err(format!(
+                    "mapping.home_roots: {root} lies inside another root; list the outer one only"
+                ));
+            }
+        }
+        let default_root = crate::mapping::normal_path(&self.home_root);
+        if !roots.contains(&default_root) {
+            return Err(format!(
+                "mapping.home_roots must include home_root ({default_root}), where default homes are made"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -386,7 +458,9 @@ impl Default for AccessConfig {
     }
 }
 
-/// Which of a user's names a certificate may carry as its principal.
+/// Which of a user's names a certificate may carry as its principal. Whatever the kinds, a
+/// principal two users would get is served for neither, and one equal to a local account's name
+/// is never served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrincipalKind {
@@ -394,7 +468,13 @@ pub enum PrincipalKind {
     Name,
     /// The directory's userName (`alice@example.com`).
     UserName,
-    /// Each of the user's email addresses.
+    /// The primary email only: the SCIM `emails` entry marked `primary`, or the only entry;
+    /// Okta's `profile.email`. Never Okta's `secondEmail`, which users may edit unverified.
+    Email,
+    /// Every email address of the user. Unsafe unless the directory verifies every address a
+    /// user can set: whoever can add `alice@example.com` to their record gets alice's
+    /// certificates (the uniqueness rule then withholds it from both, which is a denial of
+    /// service on alice). Opt-in only.
     Emails,
 }
 
@@ -419,7 +499,7 @@ impl Default for SshConfig {
             principals: vec![
                 PrincipalKind::Name,
                 PrincipalKind::UserName,
-                PrincipalKind::Emails,
+                PrincipalKind::Email,
             ],
         }
     }
@@ -520,13 +600,17 @@ impl Config {
         for (key, value) in [
             ("home_root", &m.home_root),
             ("default_shell", &m.default_shell),
-        ] {
+        ]
+        .into_iter()
+        .chain(m.home_roots.iter().map(|r| ("home_roots", r)))
+        {
             if !value.starts_with('/') || value.contains("..") {
                 return Err(format!(
                     "mapping.{key} must be an absolute path without '..'"
                 ));
             }
         }
+        m.check_home_roots()?;
         Ok(())
     }
 
@@ -902,6 +986,58 @@ mod tests {
     }
 
     #[test]
+    fn home_roots_are_never_system_directories() {
+        let base = "[directory]\nkind = \"file\"\npath = \"/d.json\"\n[mapping]\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(c.mapping.allowed_home_roots(), ["/home"]);
+        let c = Config::parse(&format!(
+            "{base}home_root = \"/home/\"\nhome_roots = [\"/home\", \"/srv/home\", \"/var/home\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.mapping.allowed_home_roots(),
+            ["/home", "/srv/home", "/var/home"]
+        );
+        for (extra, why) in [
+            ("home_root = \"/\"\n", "system directory"),
+            ("home_root = \"/etc\"\n", "system directory"),
+            ("home_root = \"/usr/local/home\"\n", "system directory"),
+            ("home_root = \"/var\"\n", "system directory"),
+            ("home_roots = [\"/home\", \"/root\"]\n", "system directory"),
+            (
+                "home_roots = [\"/home\", \"/home/staff\"]\n",
+                "inside another root",
+            ),
+            ("home_roots = [\"/srv/home\"]\n", "must include home_root"),
+            ("home_roots = [\"/home\", \"srv\"]\n", "absolute path"),
+        ] {
+            let err = Config::parse(&format!("{base}{extra}")).unwrap_err();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn default_principals_are_only_what_the_directory_vouches_for() {
+        let c = Config::parse("[directory]\nkind = \"file\"\npath = \"/d\"\n").unwrap();
+        assert_eq!(
+            c.ssh.principals,
+            [
+                PrincipalKind::Name,
+                PrincipalKind::UserName,
+                PrincipalKind::Email
+            ]
+        );
+        let c = Config::parse(
+            "[directory]\nkind = \"file\"\npath = \"/d\"\n[ssh]\nprincipals = [\"name\", \"emails\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.ssh.principals,
+            [PrincipalKind::Name, PrincipalKind::Emails]
+        );
+    }
+
+    #[test]
     fn policy_groups_are_named_by_id_or_by_name_never_either() {
         let base = "[directory]\nkind = \"file\"\npath = \"/d.json\"\n[access]\n";
         let c = Config::parse(&format!(
@@ -916,7 +1052,10 @@ mod tests {
             ]
         );
         assert_eq!(c.access.sudo_groups, [GroupRef::Id("g-admins".into())]);
-        assert_eq!(c.access.login_groups[1].to_string(), "id:00g1abcdefghijklmnop");
+        assert_eq!(
+            c.access.login_groups[1].to_string(),
+            "id:00g1abcdefghijklmnop"
+        );
         // A bare entry is refused, and the message says what to write instead.
         let err = Config::parse(&format!("{base}login_groups = [\"ops\"]\n")).unwrap_err();
         assert!(
@@ -925,8 +1064,19 @@ mod tests {
         );
         assert!(err.starts_with("line 5"), "{err}");
         let err = Config::parse(&format!("{base}sudo_groups = [\"g-admins\"]\n")).unwrap_err();
-        assert!(err.contains(r#"sudo_groups entry "g-admins": write"#), "{err}");
-        for bad in ["id:", "name:", "name:a b", "name:-x", "ID:x", "Name:ops", " name:ops"] {
+        assert!(
+            err.contains(r#"sudo_groups entry "g-admins": write"#),
+            "{err}"
+        );
+        for bad in [
+            "id:",
+            "name:",
+            "name:a b",
+            "name:-x",
+            "ID:x",
+            "Name:ops",
+            " name:ops",
+        ] {
             let err = Config::parse(&format!("{base}sudo_groups = [\"{bad}\"]\n"));
             assert!(err.is_err(), "{bad} accepted");
         }

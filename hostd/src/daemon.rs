@@ -66,6 +66,7 @@ pub fn record(state: &mut State, result: &Result<Report>) {
             state.groups = report.groups;
             state.set_skipped(&report.skipped);
             state.set_warnings(&report.warnings);
+            state.set_withheld_principals(&report.withheld_principals);
         }
         Err(e) => {
             state.last_error = Some(e.to_string());
@@ -389,6 +390,11 @@ mod tests {
             skipped: vec![],
             notes: vec![],
             warnings: vec!["w".into()],
+            withheld_principals: vec![crate::mapping::Withheld {
+                principal: "a@example.com".into(),
+                users: vec!["alice".into(), "bob".into()],
+                reason: "shared".into(),
+            }],
             revoked: vec![],
             side_file_errors: vec![],
             side_file_warnings: vec![],
@@ -400,5 +406,13 @@ mod tests {
         );
         assert!(state.last_error.is_none() && state.last_success.is_some());
         assert_eq!(state.warnings, ["w"]);
+        assert_eq!(
+            state.withheld_principals_of("bob"),
+            [(
+                "a@example.com".to_string(),
+                "shared (alice, bob)".to_string()
+            )]
+        );
+        assert!(state.withheld_principals_of("carol").is_empty());
     }
 }

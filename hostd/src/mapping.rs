@@ -5,17 +5,27 @@
 //! (`meta.created`, then `id`), so when two claim one name or number, the older one keeps it.
 
 use crate::config::{
-    AccessConfig, GroupRef, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
+    AccessConfig, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
 };
 use crate::scim::{self, printable};
 use serde_json::Value;
 use std::collections::HashSet;
 use usher_cache::{Group, Snapshot, User};
 
+mod homes;
+mod local;
+mod policy;
+mod principals;
 mod records;
 mod snapshot;
 
+pub use homes::strictly_inside;
+use homes::{HomeClaims, HomeRules};
+pub use local::{is_local_user, normal_path, LocalAccounts};
+pub use principals::Withheld;
+use principals::WithheldSet;
 pub use records::{CompactUser, Interner, Projector, Records};
+use records::{GroupRecord, InvalidGroup, InvalidUser};
 pub use snapshot::{MappedGroup, MappedSnapshot};
 
 /// What one fetch from a directory yields: SCIM 2.0 User and Group resources.
@@ -23,55 +33,6 @@ pub use snapshot::{MappedGroup, MappedSnapshot};
 pub struct DirectoryData {
     pub users: Vec<Value>,
     pub groups: Vec<Value>,
-}
-
-/// The host's own accounts and groups, read from /etc/passwd and /etc/group (never through NSS,
-/// which would answer with Usher's own entries). They win every collision.
-#[derive(Debug, Clone, Default)]
-pub struct LocalAccounts {
-    pub user_names: HashSet<String>,
-    pub uids: HashSet<u32>,
-    pub group_names: HashSet<String>,
-    pub gids: HashSet<u32>,
-}
-
-impl LocalAccounts {
-    pub fn read(passwd: &std::path::Path, group: &std::path::Path) -> std::io::Result<Self> {
-        let mut local = LocalAccounts::default();
-        for line in std::fs::read_to_string(passwd)?.lines() {
-            if let Some((name, id)) = name_and_id(line) {
-                local.user_names.insert(name.to_string());
-                local.uids.extend(id);
-            }
-        }
-        for line in std::fs::read_to_string(group)?.lines() {
-            if let Some((name, id)) = name_and_id(line) {
-                local.group_names.insert(name.to_string());
-                local.gids.extend(id);
-            }
-        }
-        Ok(local)
-    }
-}
-
-/// Whether the passwd file at `passwd` has an account named `name`. Read directly, never through
-/// NSS (which would answer with Usher's own entries).
-pub fn is_local_user(passwd: &std::path::Path, name: &str) -> bool {
-    std::fs::read_to_string(passwd)
-        .is_ok_and(|text| text.lines().filter_map(name_and_id).any(|(n, _)| n == name))
-}
-
-/// Name and number of a passwd or group line (`name:x:id:...`); comments and NIS `+`/`-` lines
-/// contribute their name only where they have one.
-fn name_and_id(line: &str) -> Option<(&str, Option<u32>)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let mut fields = line.split(':');
-    let name = fields.next()?.trim_start_matches(['+', '-']);
-    let id = fields.nth(1).and_then(|f| f.parse().ok());
-    (!name.is_empty()).then_some((name, id))
 }
 
 /// One directory record left out of the snapshot, and why.
@@ -106,6 +67,8 @@ pub struct Mapped {
     /// Policy the mapping could not apply as written (a `name:` entry several groups share,
     /// principals withheld): logged as warnings and listed by `usherctl status`.
     pub warnings: Vec<String>,
+    /// Principals served for nobody (also in `warnings`), for `usherctl user`.
+    pub withheld_principals: Vec<Withheld>,
 }
 
 /// Everything the mapping needs besides the records.
@@ -343,78 +306,54 @@ impl Entries<'_> {
     }
 }
 
-impl Claims {
-    fn name_hash(&self, name: &str) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = self.hasher.build_hasher();
-        for b in name.bytes() {
-            h.write_u8(b.to_ascii_lowercase());
-        }
-        h.finish()
+fn folded_hash(hasher: &std::hash::RandomState, name: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = hasher.build_hasher();
+    for b in name.bytes() {
+        h.write_u8(b.to_ascii_lowercase());
     }
+    h.finish()
+}
 
+impl Claims {
     fn user_named(&self, name: &str, e: &Entries<'_>) -> Option<u32> {
-        let hash = self.name_hash(name);
+        let hash = folded_hash(&self.hasher, name);
         self.user_names
             .find(hash, |&i| e.name(Owner::User(i)).eq_ignore_ascii_case(name))
             .copied()
     }
 
     fn group_named(&self, name: &str, e: &Entries<'_>) -> Option<Owner> {
-        let hash = self.name_hash(name);
+        let hash = folded_hash(&self.hasher, name);
         self.group_names
             .find(hash, |&o| e.name(o).eq_ignore_ascii_case(name))
             .copied()
     }
 
     fn claim_user(&mut self, i: u32, name: &str, uid: u32, e: &Entries<'_>) {
-        let hash = self.name_hash(name);
         let Claims {
             user_names, hasher, ..
         } = self;
-        let rehash = |&j: &u32| {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = hasher.build_hasher();
-            for b in e.name(Owner::User(j)).bytes() {
-                h.write_u8(b.to_ascii_lowercase());
-            }
-            h.finish()
-        };
-        user_names.insert_unique(hash, i, rehash);
+        user_names.insert_unique(folded_hash(hasher, name), i, |&j| {
+            folded_hash(hasher, e.name(Owner::User(j)))
+        });
         self.uids.insert(uid);
     }
 
     fn claim_group(&mut self, owner: Owner, name: &str, gid: u32, e: &Entries<'_>) {
-        let hash = self.name_hash(name);
         let Claims {
             group_names,
             hasher,
             ..
         } = self;
-        let rehash = |o: &Owner| {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = hasher.build_hasher();
-            for b in e.name(*o).bytes() {
-                h.write_u8(b.to_ascii_lowercase());
-            }
-            h.finish()
-        };
-        group_names.insert_unique(hash, owner, rehash);
+        group_names.insert_unique(folded_hash(hasher, name), owner, |o| {
+            folded_hash(hasher, e.name(*o))
+        });
         self.gids.insert(gid);
     }
 
-    fn user_collision(
-        &self,
-        (name, uid, gid): (&str, u32, u32),
-        local: &LocalAccounts,
-        e: &Entries<'_>,
-    ) -> Option<String> {
-        if local.user_names.contains(name) {
-            return Some(format!("name {name} belongs to a local account"));
-        }
-        if local.uids.contains(&uid) {
-            return Some(format!("uid {uid} belongs to a local account"));
-        }
+    /// Why an older directory user keeps this name or number, if one does.
+    fn user_collision(&self, (name, uid): (&str, u32), e: &Entries<'_>) -> Option<String> {
         if let Some(other) = self.user_named(name, e) {
             return Some(format!(
                 "name {name} is already taken by directory user {}",
@@ -426,24 +365,11 @@ impl Claims {
                 "uid {uid} is already taken by an older directory user"
             ));
         }
-        if local.gids.contains(&gid) {
-            return Some(format!("primary gid {gid} belongs to a local group"));
-        }
         None
     }
 
-    fn group_collision(
-        &self,
-        (name, gid): (&str, u32),
-        local: &LocalAccounts,
-        e: &Entries<'_>,
-    ) -> Option<String> {
-        if local.group_names.contains(name) {
-            return Some(format!("name {name} belongs to a local group"));
-        }
-        if local.gids.contains(&gid) {
-            return Some(format!("gid {gid} belongs to a local group"));
-        }
+    /// Why an older directory group keeps this name or number, if one does.
+    fn group_collision(&self, (name, gid): (&str, u32), e: &Entries<'_>) -> Option<String> {
         if let Some(other) = self.group_named(name, e) {
             return Some(format!(
                 "name {name} is already taken by group {}",
@@ -455,6 +381,46 @@ impl Claims {
         }
         None
     }
+}
+
+/// Why a directory user may not have this name or these numbers on this host: a local account
+/// wins in every form, its name ignoring case, a name a local group still lists (a member left
+/// by `userdel` would hand its local groups to the directory user), its numbers.
+fn local_user_refusal((name, uid, gid): (&str, u32, u32), local: &LocalAccounts) -> Option<String> {
+    if let Some(account) = local.user_like(name) {
+        return Some(format!("name {name} belongs to local account {account}"));
+    }
+    if let Some(group) = local.group_like(name) {
+        return Some(format!("name {name} belongs to local group {group}"));
+    }
+    let listing = local.groups_listing(name);
+    if !listing.is_empty() {
+        return Some(format!(
+            "name {name} is listed as a member of local group(s) {} in /etc/group (with no /etc/passwd entry): it would inherit them",
+            listing.join(", ")
+        ));
+    }
+    if local.has_uid(uid) {
+        return Some(format!("uid {uid} belongs to a local account"));
+    }
+    if local.has_gid(gid) {
+        return Some(format!("primary gid {gid} belongs to a local group"));
+    }
+    None
+}
+
+/// Why a directory group (or a user-private group) may not have this name or gid on this host.
+fn local_group_refusal((name, gid): (&str, u32), local: &LocalAccounts) -> Option<String> {
+    if let Some(group) = local.group_like(name) {
+        return Some(format!("name {name} belongs to local group {group}"));
+    }
+    if let Some(account) = local.user_like(name) {
+        return Some(format!("name {name} belongs to local account {account}"));
+    }
+    if local.has_gid(gid) {
+        return Some(format!("gid {gid} belongs to a local group"));
+    }
+    None
 }
 
 /// A previous entry in the compact form, its directory id interned.
@@ -471,17 +437,15 @@ fn compact_from_previous(old: &User, id: u32) -> Option<CompactUser> {
         old.ssh_keys.iter().map(String::as_str),
     )
     .ok()?;
-    Some(CompactUser::new(
-        packed,
-        id,
-        old.uid,
-        old.gid,
-        old.active,
-        old.gid != old.uid,
-    ))
+    let mut user = CompactUser::new(packed, id, old.uid, old.gid, old.active, old.gid != old.uid);
+    // The record no longer says which email is primary: the first one stays a principal only if
+    // it was one before.
+    let first = old.emails.first();
+    user.set_primary_email(first.is_some_and(|e| old.principals.contains(e)));
+    Some(user)
 }
 
-const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = u32::MAX;
 const INVALID: u32 = 1 << 31;
 
 /// Maps and validates SCIM resources held as JSON (tests, and sources that keep resources
@@ -503,488 +467,531 @@ pub fn project(data: DirectoryData, projector: &Projector) -> Records {
     records
 }
 
-/// Maps validated records into a snapshot: collisions, memberships, private groups, access.
+/// Maps validated records into a snapshot, as a fixed sequence of passes. Every rule about
+/// untrusted input is in one of them:
+///
+/// 1. per-record validity: `Records` (names, numbers, paths, keys of each record alone);
+/// 2. users, oldest first: local-account collisions (`local_user_refusal`), then claims on
+///    names, uids and homes (`Claims`, `homes`); an invalid record keeps its previous entry;
+/// 3. directory groups, oldest first: local collisions (`local_group_refusal`), claims on names
+///    and gids, memberships;
+/// 4. user-private groups;
+/// 5. principals: one certificate, one user (`principals::unique_principals`);
+/// 6. host policy: which groups `[access]` names, who may log in and use sudo (`policy`).
+///
 /// Never fails as a whole: each bad record is skipped with a reason.
 pub fn map_records(records: Records, ctx: &MappingContext<'_>) -> Mapped {
+    let shared_names = policy::shared_names(
+        ctx.access,
+        policy::record_names(&records.groups, &records.invalid_groups),
+    );
     let Records {
-        mut user_ids,
+        user_ids,
         group_ids,
-        mut users,
+        users,
         invalid_users,
-        groups: group_records,
+        groups,
         invalid_groups,
         notes,
         ..
     } = records;
     drop(group_ids);
-    let shared_names = shared_policy_names(
-        ctx.access,
-        group_records
-            .iter()
-            .map(|g| &*g.name)
-            .chain(invalid_groups.iter().map(|g| g.name.as_str())),
-    );
-    let mut out = Mapped {
-        notes,
-        ..Mapped::default()
-    };
-    let mut claims = Claims::default();
+    let mut m = Mapping::new(ctx, user_ids, users, notes);
+    m.users(invalid_users);
+    m.groups(groups, invalid_groups);
+    m.private_groups();
+    m.unique_principals();
+    m.host_policy(&shared_names);
+    m.finish()
+}
 
-    // Users, oldest first, valid and invalid records together.
-    let user_age = |r: u32| match r & INVALID {
-        0 => users
-            .get(r as usize)
-            .map(|u| (u.created, user_ids.get(u.id), u.seq)),
-        _ => invalid_users
-            .get((r & !INVALID) as usize)
-            .map(|u| (u.created, &*u.raw_id, u.seq)),
-    };
+/// What the passes share while the snapshot is built.
+struct Mapping<'c> {
+    ctx: &'c MappingContext<'c>,
+    user_ids: Interner,
+    /// Every user record, and previous entries kept for invalid ones; refused ones are flagged.
+    users: Vec<CompactUser>,
+    /// Users accepted, oldest first.
+    accepted: Vec<u32>,
+    /// By directory id symbol: the accepted user with that id, or NONE.
+    user_of_id: Vec<u32>,
+    groups: Vec<MappedGroup>,
+    claims: Claims,
+    home_rules: HomeRules<'c>,
+    homes: HomeClaims,
+    withheld: WithheldSet,
+    out: Mapped,
+}
+
+/// The order of decisions: oldest first by `meta.created`, then by id, then as listed.
+fn age_order<K: Ord>(valid: usize, invalid: usize, age: impl Fn(u32) -> Option<K>) -> Vec<u32> {
     let count = |n: usize| u32::try_from(n).unwrap_or(INVALID - 1).min(INVALID - 1);
-    let mut order: Vec<u32> = (0..count(users.len()))
-        .chain((0..count(invalid_users.len())).map(|i| i | INVALID))
+    let mut order: Vec<u32> = (0..count(valid))
+        .chain((0..count(invalid)).map(|i| i | INVALID))
         .collect();
-    order.sort_by(|a, b| user_age(*a).cmp(&user_age(*b)));
+    order.sort_by_key(|r| age(*r));
+    order
+}
 
-    let mut seen = vec![false; user_ids.len()];
-    let mut user_of_id = vec![NONE; user_ids.len()];
-    let mut accepted: Vec<u32> = Vec::with_capacity(users.len());
-    // The listing is complete: give back what growing the list left unused, and make room for
-    // the previous entries that may be appended, without letting that double the allocation.
-    users.shrink_to(users.len() + invalid_users.len());
-    users.reserve_exact(invalid_users.len());
-    let no_groups: [MappedGroup; 0] = [];
-    for r in order {
-        if r & INVALID == 0 {
-            let Some(u) = users.get(r as usize) else {
-                continue;
-            };
-            let id = u.id as usize;
-            if seen.get(id).copied().unwrap_or(false) {
-                let skipped = Skipped {
-                    kind: "user",
-                    id: user_ids.get(u.id).to_string(),
-                    name: u.name().to_string(),
-                    reason: "duplicate id".into(),
+fn index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(INVALID - 1)
+}
+
+impl<'c> Mapping<'c> {
+    fn new(
+        ctx: &'c MappingContext<'c>,
+        user_ids: Interner,
+        users: Vec<CompactUser>,
+        notes: Vec<String>,
+    ) -> Self {
+        Mapping {
+            ctx,
+            user_of_id: vec![NONE; user_ids.len()],
+            user_ids,
+            users,
+            accepted: Vec::new(),
+            groups: Vec::new(),
+            claims: Claims::default(),
+            home_rules: HomeRules {
+                roots: ctx.mapping.allowed_home_roots(),
+                local: ctx.local,
+            },
+            homes: HomeClaims::default(),
+            withheld: WithheldSet::default(),
+            out: Mapped {
+                notes,
+                ..Mapped::default()
+            },
+        }
+    }
+
+    fn entries(&self) -> Entries<'_> {
+        Entries {
+            users: &self.users,
+            groups: &self.groups,
+            user_ids: &self.user_ids,
+        }
+    }
+
+    fn skip_user(&mut self, i: u32, reason: String) {
+        if let Some(u) = self.users.get_mut(i as usize) {
+            self.out.skipped.push(Skipped {
+                kind: "user",
+                id: self.user_ids.get(u.id).to_string(),
+                name: u.name().to_string(),
+                reason,
+            });
+            u.set_skipped();
+        }
+    }
+
+    /// Pass 2: users, oldest first, valid and invalid records together.
+    fn users(&mut self, invalid: Vec<InvalidUser>) {
+        let order = age_order(self.users.len(), invalid.len(), |r| match r & INVALID {
+            0 => self
+                .users
+                .get(r as usize)
+                .map(|u| (u.created, self.user_ids.get(u.id) as &str, u.seq)),
+            _ => invalid
+                .get((r & !INVALID) as usize)
+                .map(|u| (u.created, &*u.raw_id, u.seq)),
+        });
+        let mut seen = vec![false; self.user_ids.len()];
+        self.accepted.reserve_exact(self.users.len());
+        // The listing is complete: give back what growing the list left unused, and make room for
+        // the previous entries that may be appended, without letting that double the allocation.
+        self.users.shrink_to(self.users.len() + invalid.len());
+        self.users.reserve_exact(invalid.len());
+        for r in order {
+            if r & INVALID == 0 {
+                let Some(sym) = self.users.get(r as usize).map(|u| u.id as usize) else {
+                    continue;
                 };
-                out.skipped.push(skipped);
-                if let Some(u) = users.get_mut(r as usize) {
-                    u.set_skipped();
-                }
-                continue;
-            }
-            if let Some(s) = seen.get_mut(id) {
-                *s = true;
-            }
-            let e = Entries {
-                users: &users,
-                groups: &no_groups,
-                user_ids: &user_ids,
-            };
-            if let Some(reason) = claims.user_collision((u.name(), u.uid, u.gid), ctx.local, &e) {
-                out.skipped.push(Skipped {
-                    kind: "user",
-                    id: user_ids.get(u.id).to_string(),
-                    name: u.name().to_string(),
-                    reason,
-                });
-                if let Some(u) = users.get_mut(r as usize) {
-                    u.set_skipped();
-                }
-                continue;
-            }
-            claims.claim_user(r, u.name(), u.uid, &e);
-            if let Some(slot) = user_of_id.get_mut(id) {
-                *slot = r;
-            }
-            accepted.push(r);
-        } else {
-            let Some(bad) = invalid_users.get((r & !INVALID) as usize) else {
-                continue;
-            };
-            let id_text = bad.id.map_or("", |sym| user_ids.get(sym));
-            let old = match (bad.id, ctx.previous) {
-                (Some(sym), Some(previous)) if !id_text.is_empty() => {
-                    previous.user(id_text).map(|old| (sym, old))
-                }
-                _ => None,
-            };
-            let e = Entries {
-                users: &users,
-                groups: &no_groups,
-                user_ids: &user_ids,
-            };
-            // Keep the last good version, but never let it grant more than the record does now.
-            let kept = old
-                .filter(|(_, old)| {
-                    claims
-                        .user_collision((&old.name, old.uid, old.gid), ctx.local, &e)
-                        .is_none()
-                })
-                .and_then(|(sym, old)| compact_from_previous(&old, sym));
-            match kept {
-                Some(mut old) => {
-                    if bad.deactivate {
-                        old.set_active(false);
+                match seen.get_mut(sym) {
+                    Some(s) if *s => {
+                        self.skip_user(r, "duplicate id".into());
+                        continue;
                     }
-                    out.notes.push(format!(
-                        "user {}: kept the previous entry because the directory's record is invalid ({})",
-                        old.name(),
-                        bad.reason
-                    ));
-                    let i = count(users.len());
-                    let (sym, uid) = (old.id, old.uid);
-                    let name = old.name().to_string();
-                    users.push(old);
-                    let e = Entries {
-                        users: &users,
-                        groups: &no_groups,
-                        user_ids: &user_ids,
-                    };
-                    claims.claim_user(i, &name, uid, &e);
-                    if let Some(s) = seen.get_mut(sym as usize) {
-                        *s = true;
-                    }
-                    if let Some(slot) = user_of_id.get_mut(sym as usize) {
-                        *slot = i;
-                    }
-                    accepted.push(i);
+                    Some(s) => *s = true,
+                    None => {}
                 }
-                None => out.skipped.push(Skipped {
-                    kind: "user",
-                    id: id_text.to_string(),
-                    name: bad.name.clone(),
-                    reason: bad.reason.clone(),
-                }),
+                if let Err(reason) = self.admit_user(r) {
+                    self.skip_user(r, reason);
+                }
+            } else if let Some(bad) = invalid.get((r & !INVALID) as usize) {
+                self.keep_previous_user(bad, &mut seen);
             }
         }
     }
-    drop(invalid_users);
-    drop(seen);
 
-    // Directory groups, oldest first.
-    let group_age = |r: u32| match r & INVALID {
-        0 => group_records
-            .get(r as usize)
-            .map(|g| (g.created, &*g.id, g.seq)),
-        _ => invalid_groups
-            .get((r & !INVALID) as usize)
-            .map(|g| (g.created, &*g.raw_id, g.seq)),
-    };
-    let mut order: Vec<u32> = (0..count(group_records.len()))
-        .chain((0..count(invalid_groups.len())).map(|i| i | INVALID))
-        .collect();
-    order.sort_by(|a, b| group_age(*a).cmp(&group_age(*b)));
-    let mut groups: Vec<MappedGroup> = Vec::new();
-    let mut seen_group_ids: HashSet<&str> = HashSet::new();
-    for r in order {
-        let e = Entries {
-            users: &users,
-            groups: &groups,
-            user_ids: &user_ids,
+    /// An invalid record keeps the last good version of its entry, if that still passes every
+    /// rule, and never with more than the record grants now.
+    fn keep_previous_user(&mut self, bad: &InvalidUser, seen: &mut [bool]) {
+        let id_text = bad.id.map_or("", |sym| self.user_ids.get(sym));
+        let old = match (bad.id, self.ctx.previous) {
+            (Some(sym), Some(previous)) if !id_text.is_empty() => {
+                previous.user(id_text).map(|old| (sym, old))
+            }
+            _ => None,
         };
-        let g = if r & INVALID == 0 {
-            let Some(g) = group_records.get(r as usize) else {
-                continue;
-            };
-            if !seen_group_ids.insert(&g.id) {
-                out.skipped.push(Skipped {
-                    kind: "group",
-                    id: g.id.to_string(),
-                    name: g.name.to_string(),
-                    reason: "duplicate id".into(),
-                });
-                continue;
+        let skipped = Skipped {
+            kind: "user",
+            id: id_text.to_string(),
+            name: bad.name.clone(),
+            reason: bad.reason.clone(),
+        };
+        let Some(mut old) = old.and_then(|(sym, old)| compact_from_previous(&old, sym)) else {
+            self.out.skipped.push(skipped);
+            return;
+        };
+        if bad.deactivate {
+            old.set_active(false);
+        }
+        let sym = old.id as usize;
+        let i = index(self.users.len());
+        self.users.push(old);
+        if self.admit_user(i).is_err() {
+            self.users.pop();
+            self.out.skipped.push(skipped);
+            return;
+        }
+        if let Some(s) = seen.get_mut(sym) {
+            *s = true;
+        }
+        let name = self.users.get(i as usize).map_or("", CompactUser::name);
+        self.out.notes.push(format!(
+            "user {name}: kept the previous entry because the directory's record is invalid ({})",
+            bad.reason
+        ));
+    }
+
+    /// Admits `users[i]` unless a local account or an older directory user holds its name, a
+    /// number or its home.
+    fn admit_user(&mut self, i: u32) -> Result<(), String> {
+        let Some(u) = self.users.get(i as usize) else {
+            return Err("no such record".into());
+        };
+        let (name, uid, gid) = (u.name().to_string(), u.uid, u.gid);
+        if let Some(reason) = local_user_refusal((&name, uid, gid), self.ctx.local) {
+            return Err(reason);
+        }
+        if let Some(reason) = self.claims.user_collision((&name, uid), &self.entries()) {
+            return Err(reason);
+        }
+        let root_len = self.admit_home(i)?;
+        let e = Entries {
+            users: &self.users,
+            groups: &self.groups,
+            user_ids: &self.user_ids,
+        };
+        self.claims.claim_user(i, &name, uid, &e);
+        self.homes.claim(i, root_len, &self.users);
+        if let Some(u) = self.users.get(i as usize) {
+            if let Some(slot) = self.user_of_id.get_mut(u.id as usize) {
+                *slot = i;
             }
-            if let Some(reason) = claims.group_collision((&g.name, g.gid), ctx.local, &e) {
-                out.skipped.push(Skipped {
-                    kind: "group",
-                    id: g.id.to_string(),
-                    name: g.name.to_string(),
-                    reason,
-                });
-                continue;
+        }
+        self.accepted.push(i);
+        Ok(())
+    }
+
+    /// Why `home` may not be a directory user's home here, or the length of its root.
+    fn home_refusal(&self, home: &str) -> Result<usize, String> {
+        let root_len = self.home_rules.check(home)?;
+        match self.homes.conflict(home, root_len, &self.users) {
+            Some((other, relation)) => {
+                let other = self.users.get(other as usize);
+                Err(format!(
+                    "home {} {relation} the home of directory user {} ({})",
+                    printable(home),
+                    other.map_or("", CompactUser::name),
+                    printable(other.map_or("", CompactUser::home))
+                ))
             }
-            let mut dropped = 0;
-            let mut members: Vec<u32> = Vec::with_capacity(g.members.len());
-            for m in g.members.iter() {
-                match user_of_id.get(*m as usize).copied().filter(|i| *i != NONE) {
-                    Some(i) => members.push(i),
-                    None => dropped += 1,
-                }
-            }
-            if dropped > 0 {
-                out.notes.push(format!(
-                    "group {}: dropped {dropped} member(s) that are not users in this snapshot",
-                    g.name
-                ));
-            }
-            members.sort_unstable();
-            members.dedup();
-            MappedGroup {
-                name: g.name.clone(),
-                id: g.id.clone(),
-                gid: g.gid,
-                members: members.into(),
-                sudo: false,
-            }
-        } else {
-            let Some(bad) = invalid_groups.get((r & !INVALID) as usize) else {
-                continue;
-            };
-            let old = match ctx.previous {
-                Some(previous) if !bad.id.is_empty() => previous.group(&bad.id),
-                _ => None,
-            };
-            match old.filter(|old| {
-                claims
-                    .group_collision((&old.name, old.gid), ctx.local, &e)
-                    .is_none()
-            }) {
-                Some(old) => {
-                    // Only members that are users of this snapshot.
-                    let mut members: Vec<u32> = old
-                        .members
-                        .iter()
-                        .filter_map(|m| {
-                            claims
-                                .user_named(m, &e)
-                                .filter(|&i| e.name(Owner::User(i)) == m)
-                        })
-                        .collect();
-                    members.sort_unstable();
-                    members.dedup();
-                    out.notes.push(format!(
-                        "group {}: kept the previous entry because the directory's record is invalid ({})",
-                        old.name, bad.reason
-                    ));
-                    seen_group_ids.insert(&bad.id);
-                    MappedGroup {
-                        name: old.name.into(),
-                        id: bad.id.clone(),
-                        gid: old.gid,
-                        members: members.into(),
-                        sudo: false,
-                    }
-                }
-                None => {
-                    out.skipped.push(Skipped {
+            None => Ok(root_len),
+        }
+    }
+
+    /// `users[i]`'s home, or the default one in its place when the given one is refused (one
+    /// note says so); an error when neither may be its home.
+    fn admit_home(&mut self, i: u32) -> Result<usize, String> {
+        let Some(u) = self.users.get(i as usize) else {
+            return Err("no such record".into());
+        };
+        let why = match self.home_refusal(u.home()) {
+            Ok(root_len) => return Ok(root_len),
+            Err(why) => why,
+        };
+        let default = records::default_home(&self.ctx.mapping.home_root, u.name());
+        if default == u.home() {
+            return Err(why);
+        }
+        let root_len = self.home_refusal(&default).map_err(|again| {
+            format!("{why}; the default home {default} is refused too: {again}")
+        })?;
+        let name = u.name().to_string();
+        let moved = u.with_home(&default).ok_or("record too large")?;
+        if let Some(slot) = self.users.get_mut(i as usize) {
+            *slot = moved;
+        }
+        self.out.notes.push(format!(
+            "user {name}: {why}; using the default home {default}"
+        ));
+        Ok(root_len)
+    }
+
+    /// Pass 3: directory groups, oldest first.
+    fn groups(&mut self, records: Vec<GroupRecord>, invalid: Vec<InvalidGroup>) {
+        let order = age_order(records.len(), invalid.len(), |r| match r & INVALID {
+            0 => records
+                .get(r as usize)
+                .map(|g| (g.created, &*g.id as &str, g.seq)),
+            _ => invalid
+                .get((r & !INVALID) as usize)
+                .map(|g| (g.created, &*g.raw_id, g.seq)),
+        });
+        let mut seen_ids: HashSet<&str> = HashSet::new();
+        for r in order {
+            let group = if r & INVALID == 0 {
+                let Some(g) = records.get(r as usize) else {
+                    continue;
+                };
+                let refusal = if !seen_ids.insert(&g.id) {
+                    Some("duplicate id".to_string())
+                } else {
+                    self.group_refusal((&g.name, g.gid))
+                };
+                if let Some(reason) = refusal {
+                    self.out.skipped.push(Skipped {
                         kind: "group",
-                        id: bad.id.to_string(),
-                        name: bad.name.clone(),
-                        reason: bad.reason.clone(),
+                        id: g.id.to_string(),
+                        name: g.name.to_string(),
+                        reason,
                     });
                     continue;
                 }
-            }
-        };
-        let i = count(groups.len());
-        let (name, gid) = (g.name.to_string(), g.gid);
-        groups.push(g);
-        let e = Entries {
-            users: &users,
-            groups: &groups,
-            user_ids: &user_ids,
-        };
-        claims.claim_group(Owner::Group(i), &name, gid, &e);
-    }
-    drop(seen_group_ids);
-    drop(group_records);
-    drop(invalid_groups);
-
-    // User-private groups, for users whose primary gid is not a directory group.
-    let directory_gids: HashSet<u32> = groups.iter().map(|g| g.gid).collect();
-    let mut last_stage_skips = false;
-    for &i in &accepted {
-        let Some(u) = users.get(i as usize) else {
-            continue;
-        };
-        let e = Entries {
-            users: &users,
-            groups: &groups,
-            user_ids: &user_ids,
-        };
-        let skip = if directory_gids.contains(&u.gid) {
-            // A derived private gid that lands on a directory group would make the user a
-            // member of that group by accident.
-            (!u.explicit_gid())
-                .then(|| format!("derived primary gid {} is a directory group's gid", u.gid))
-        } else if claims.gids.contains(&u.gid) {
-            out.notes.push(format!(
-                "user {}: primary gid {} is already another user's private group; no private group made",
-                u.name(), u.gid
-            ));
-            None
-        } else if let Some(reason) = claims.group_collision((u.name(), u.gid), ctx.local, &e) {
-            Some(format!("user-private group: {reason}"))
-        } else {
-            let (name, gid) = (u.name().to_string(), u.gid);
-            claims.claim_group(Owner::PrivateGroup(i), &name, gid, &e);
-            if let Some(u) = users.get_mut(i as usize) {
-                u.set_private_group();
-            }
-            None
-        };
-        if let Some(reason) = skip {
-            if let Some(u) = users.get_mut(i as usize) {
-                out.skipped.push(Skipped {
-                    kind: "user",
-                    id: user_ids.get(u.id).to_string(),
-                    name: u.name().to_string(),
-                    reason,
-                });
-                u.set_skipped();
-            }
-            last_stage_skips = true;
+                self.mapped_group(g)
+            } else {
+                let Some(bad) = invalid.get((r & !INVALID) as usize) else {
+                    continue;
+                };
+                match self.previous_group(bad) {
+                    Some(g) => {
+                        seen_ids.insert(&bad.id);
+                        g
+                    }
+                    None => {
+                        self.out.skipped.push(Skipped {
+                            kind: "group",
+                            id: bad.id.to_string(),
+                            name: bad.name.clone(),
+                            reason: bad.reason.clone(),
+                        });
+                        continue;
+                    }
+                }
+            };
+            let i = index(self.groups.len());
+            let (name, gid) = (group.name.to_string(), group.gid);
+            self.groups.push(group);
+            let e = Entries {
+                users: &self.users,
+                groups: &self.groups,
+                user_ids: &self.user_ids,
+            };
+            self.claims.claim_group(Owner::Group(i), &name, gid, &e);
         }
     }
-    drop(claims);
-    // Users skipped at this last stage leave the groups that listed them.
-    if last_stage_skips {
-        for g in &mut groups {
-            let kept: Vec<u32> = g
-                .members
-                .iter()
+
+    /// Why a group may not have this name or gid: a local group or account, or an older entry.
+    fn group_refusal(&self, (name, gid): (&str, u32)) -> Option<String> {
+        local_group_refusal((name, gid), self.ctx.local)
+            .or_else(|| self.claims.group_collision((name, gid), &self.entries()))
+    }
+
+    /// A valid group record, its members those of its users this snapshot holds.
+    fn mapped_group(&mut self, g: &GroupRecord) -> MappedGroup {
+        let mut dropped = 0;
+        let mut members: Vec<u32> = Vec::with_capacity(g.members.len());
+        for m in g.members.iter() {
+            match self
+                .user_of_id
+                .get(*m as usize)
                 .copied()
-                .filter(|&i| users.get(i as usize).is_some_and(|u| !u.skipped()))
-                .collect();
-            g.members = kept.into();
+                .filter(|i| *i != NONE)
+            {
+                Some(i) => members.push(i),
+                None => dropped += 1,
+            }
+        }
+        if dropped > 0 {
+            self.out.notes.push(format!(
+                "group {}: dropped {dropped} member(s) that are not users in this snapshot",
+                g.name
+            ));
+        }
+        members.sort_unstable();
+        members.dedup();
+        MappedGroup {
+            name: g.name.clone(),
+            id: g.id.clone(),
+            gid: g.gid,
+            members: members.into(),
+            sudo: false,
         }
     }
-    apply_access(&mut users, &mut groups, ctx.access, &shared_names, &mut out.warnings);
 
-    accepted.retain(|&i| users.get(i as usize).is_some_and(|u| !u.skipped()));
-    accepted.sort_by_key(|&i| users.get(i as usize).map(|u| u.uid));
-    accepted.shrink_to_fit();
-    groups.sort_by_key(|g| g.gid);
-    for slot in user_of_id.iter_mut() {
-        if users.get(*slot as usize).is_some_and(CompactUser::skipped) {
-            *slot = NONE;
-        }
-    }
-    user_ids.shrink_to_fit();
-    out.snapshot = MappedSnapshot {
-        users,
-        by_uid: accepted,
-        user_of_id,
-        user_ids,
-        groups,
-        principals: ctx.principals.to_vec(),
-    };
-    out
-}
-
-/// Whether `p` can stand in sshd's principals list as it is: no whitespace, quotes or commas
-/// (which could turn a line into options or a list), nothing that starts like an option.
-fn valid_principal(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 256
-        && !p.starts_with('-')
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
-}
-
-/// The certificate principals that may log in as `u`, in the configured order, without repeats.
-fn principals<'u>(u: &'u CompactUser, kinds: &[PrincipalKind]) -> Vec<&'u str> {
-    let mut out: Vec<&str> = Vec::new();
-    for kind in kinds {
-        let names: Vec<&str> = match kind {
-            PrincipalKind::Name => vec![u.name()],
-            PrincipalKind::UserName => vec![u.directory_name()],
-            PrincipalKind::Emails => u.emails().collect(),
+    /// The previous entry of an invalid group record, if it still passes every rule; its
+    /// members only the users of this snapshot.
+    fn previous_group(&mut self, bad: &InvalidGroup) -> Option<MappedGroup> {
+        let old = match self.ctx.previous {
+            Some(previous) if !bad.id.is_empty() => previous.group(&bad.id)?,
+            _ => return None,
         };
-        for name in names {
-            if valid_principal(name) && !out.contains(&name) {
-                out.push(name);
-            }
+        if self.group_refusal((&old.name, old.gid)).is_some() {
+            return None;
         }
-    }
-    out
-}
-
-/// Names (ASCII lower case) that two or more directory group records bear, among those a `name:`
-/// policy entry refers to. Counted over every record, valid or not, before any is refused, so an
-/// older or newer look-alike cannot decide which of them a policy names.
-fn shared_policy_names<'a>(
-    access: &AccessConfig,
-    names: impl Iterator<Item = &'a str>,
-) -> HashSet<String> {
-    let wanted: HashSet<String> = access
-        .login_groups
-        .iter()
-        .chain(&access.sudo_groups)
-        .filter_map(|r| match r {
-            GroupRef::Name(n) => Some(n.to_ascii_lowercase()),
-            GroupRef::Id(_) => None,
-        })
-        .collect();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for name in names {
-        let folded = name.to_ascii_lowercase();
-        if wanted.contains(&folded) {
-            *seen.entry(folded).or_default() += 1;
-        }
-    }
-    seen.into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(name, _)| name)
-        .collect()
-}
-
-/// The directory groups (indices into `groups`) a policy list names: `id:` entries by the
-/// directory id, `name:` entries by the POSIX name, each exactly; a name in `shared` names
-/// nothing, and says so in `warnings`.
-fn resolve_groups(
-    key: &str,
-    refs: &[GroupRef],
-    groups: &[MappedGroup],
-    shared: &HashSet<String>,
-    warnings: &mut Vec<String>,
-) -> Vec<usize> {
-    let mut out = Vec::new();
-    for r in refs {
-        match r {
-            GroupRef::Id(id) => out.extend(groups.iter().position(|g| &*g.id == id)),
-            GroupRef::Name(name) if shared.contains(&name.to_ascii_lowercase()) => {
-                warnings.push(format!(
-                    "[access] {key} entry {r}: several directory groups are named {name} (ignoring case), so it matches none of them; name the group by its id (id:...)"
-                ));
-            }
-            GroupRef::Name(name) => out.extend(groups.iter().position(|g| &*g.name == name)),
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Marks who may log in and who gets sudo, from the host's policy: members of a sudo group may do
-/// both. Inactive users keep the marks' meaning "by group", and are refused for being inactive.
-fn apply_access(
-    users: &mut [CompactUser],
-    groups: &mut [MappedGroup],
-    access: &AccessConfig,
-    shared: &HashSet<String>,
-    warnings: &mut Vec<String>,
-) {
-    let login_groups = resolve_groups("login_groups", &access.login_groups, groups, shared, warnings);
-    let sudo_groups = resolve_groups("sudo_groups", &access.sudo_groups, groups, shared, warnings);
-    let members_of = |picked: &[usize]| -> HashSet<u32> {
-        picked
+        let e = self.entries();
+        let mut members: Vec<u32> = old
+            .members
             .iter()
-            .filter_map(|&i| groups.get(i))
-            .flat_map(|g| g.members.iter().copied())
-            .collect()
-    };
-    let login = members_of(&login_groups);
-    let sudo = members_of(&sudo_groups);
-    for &i in &sudo_groups {
-        if let Some(g) = groups.get_mut(i) {
-            g.sudo = true;
-        }
+            .filter_map(|m| {
+                self.claims
+                    .user_named(m, &e)
+                    .filter(|&i| e.name(Owner::User(i)) == m)
+            })
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        self.out.notes.push(format!(
+            "group {}: kept the previous entry because the directory's record is invalid ({})",
+            old.name, bad.reason
+        ));
+        Some(MappedGroup {
+            name: old.name.into(),
+            id: bad.id.clone(),
+            gid: old.gid,
+            members: members.into(),
+            sudo: false,
+        })
     }
-    for (i, u) in (0u32..).zip(users.iter_mut()) {
-        let can_sudo = sudo.contains(&i);
-        u.set_access(can_sudo || login.contains(&i), can_sudo);
+
+    /// Pass 4: user-private groups, for users whose primary gid is not a directory group. A user
+    /// refused here leaves the groups that listed it.
+    fn private_groups(&mut self) {
+        let directory_gids: HashSet<u32> = self.groups.iter().map(|g| g.gid).collect();
+        let mut refused = false;
+        for at in 0..self.accepted.len() {
+            let Some(i) = self.accepted.get(at).copied() else {
+                continue;
+            };
+            let Some(u) = self.users.get(i as usize) else {
+                continue;
+            };
+            let (name, gid) = (u.name().to_string(), u.gid);
+            let refusal = if directory_gids.contains(&gid) {
+                // A derived private gid that lands on a directory group would make the user a
+                // member of that group by accident.
+                (!u.explicit_gid())
+                    .then(|| format!("derived primary gid {gid} is a directory group's gid"))
+            } else if self.claims.gids.contains(&gid) {
+                self.out.notes.push(format!(
+                    "user {name}: primary gid {gid} is already another user's private group; no private group made"
+                ));
+                None
+            } else if let Some(reason) = self.group_refusal((&name, gid)) {
+                Some(format!("user-private group: {reason}"))
+            } else {
+                let e = Entries {
+                    users: &self.users,
+                    groups: &self.groups,
+                    user_ids: &self.user_ids,
+                };
+                self.claims
+                    .claim_group(Owner::PrivateGroup(i), &name, gid, &e);
+                if let Some(u) = self.users.get_mut(i as usize) {
+                    u.set_private_group();
+                }
+                None
+            };
+            if let Some(reason) = refusal {
+                self.skip_user(i, reason);
+                refused = true;
+            }
+        }
+        if refused {
+            let users = &self.users;
+            for g in &mut self.groups {
+                let kept: Vec<u32> = g
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|&i| users.get(i as usize).is_some_and(|u| !u.skipped()))
+                    .collect();
+                g.members = kept.into();
+            }
+        }
+        self.accepted
+            .retain(|&i| self.users.get(i as usize).is_some_and(|u| !u.skipped()));
+    }
+
+    /// Pass 5: principals no two users share, none a local account's name.
+    fn unique_principals(&mut self) {
+        let (withheld, report) = principals::unique_principals(
+            &self.users,
+            &self.accepted,
+            self.ctx.principals,
+            self.ctx.local,
+        );
+        self.out
+            .warnings
+            .extend(report.iter().map(|w| w.to_string()));
+        self.out.withheld_principals = report;
+        self.withheld = withheld;
+    }
+
+    /// Pass 6: host policy.
+    fn host_policy(&mut self, shared_names: &HashSet<String>) {
+        policy::apply_access(
+            &mut self.users,
+            &mut self.groups,
+            self.ctx.access,
+            shared_names,
+            &mut self.out.warnings,
+        );
+    }
+
+    fn finish(self) -> Mapped {
+        let kinds = self.ctx.principals.to_vec();
+        let Mapping {
+            mut user_ids,
+            users,
+            mut accepted,
+            mut user_of_id,
+            mut groups,
+            withheld,
+            mut out,
+            ..
+        } = self;
+        accepted.sort_by_key(|&i| users.get(i as usize).map(|u| u.uid));
+        accepted.shrink_to_fit();
+        groups.sort_by_key(|g| g.gid);
+        for slot in user_of_id.iter_mut() {
+            if users.get(*slot as usize).is_some_and(CompactUser::skipped) {
+                *slot = NONE;
+            }
+        }
+        user_ids.shrink_to_fit();
+        out.snapshot = MappedSnapshot {
+            users,
+            by_uid: accepted,
+            user_of_id,
+            user_ids,
+            groups,
+            principals: kinds,
+            withheld,
+        };
+        out
     }
 }
 

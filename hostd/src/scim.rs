@@ -95,6 +95,31 @@ pub fn multi_values(resource: &Value, path: &str) -> Vec<String> {
     out.into_iter().map(|(_, v)| v).collect()
 }
 
+/// The value a multi-valued attribute vouches for as its one primary: the only item whose
+/// `primary` is true, or the only item when there is one. None when two items claim to be
+/// primary, or several are listed and none is marked.
+pub fn primary_value<'a>(resource: &'a Value, path: &str) -> Option<&'a str> {
+    let items: Vec<&Value> = match attribute(resource, path)? {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    let value = |item: &'a Value| match item {
+        Value::String(s) => Some(s.as_str()),
+        Value::Object(_) => member(item, "value").and_then(Value::as_str),
+        _ => None,
+    };
+    let primaries: Vec<&Value> = items
+        .iter()
+        .copied()
+        .filter(|item| matches!(member(item, "primary"), Some(Value::Bool(true))))
+        .collect();
+    match (primaries.as_slice(), items.as_slice()) {
+        ([only], _) => value(only),
+        ([], [only]) => value(only),
+        _ => None,
+    }
+}
+
 /// The user id a `members` item names: a bare id, or a complex value's `value` (RFC 7643 §4.2);
 /// nested groups (`"type": "Group"`) name none, they are not flattened.
 pub fn member_id(item: &Value) -> Option<&str> {

@@ -3,6 +3,7 @@
 //! when its content changes; a failed fetch or check never replaces a good file.
 
 use crate::config::{Config, SshConfig};
+use crate::mapping::MappedSnapshot;
 use crate::scim::printable;
 use crate::{io_error, Error, Result};
 use base64ct::{Base64, Encoding};
@@ -12,7 +13,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
-use crate::mapping::MappedSnapshot;
 
 pub mod principals;
 
@@ -201,10 +201,7 @@ pub fn sudoers_content(config: &Config, snapshot: &MappedSnapshot) -> String {
         ""
     };
     let mut out = String::from("# Written by usherd from [access] sudo_groups. Do not edit.\n");
-    let mut groups: Vec<(u32, &str)> = snapshot
-        .sudo_groups()
-        .map(|g| (g.gid, &*g.name))
-        .collect();
+    let mut groups: Vec<(u32, &str)> = snapshot.sudo_groups().map(|g| (g.gid, &*g.name)).collect();
     groups.sort_by_key(|g| g.0);
     for (gid, name) in groups {
         // Names passed validation (letters, digits, '_', '.', '-'): safe in a comment.
@@ -217,11 +214,7 @@ pub fn sudoers_content(config: &Config, snapshot: &MappedSnapshot) -> String {
 }
 
 /// Writes the sudoers drop-in if sudo is installed, after `visudo -cf` accepts it.
-pub fn update_sudoers(
-    config: &Config,
-    snapshot: &MappedSnapshot,
-    target: &Path,
-) -> Result<()> {
+pub fn update_sudoers(config: &Config, snapshot: &MappedSnapshot, target: &Path) -> Result<()> {
     let Some(dir) = target.parent().filter(|d| d.is_dir()) else {
         return Ok(()); // No sudoers.d: sudo is not installed here.
     };

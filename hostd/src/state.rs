@@ -44,6 +44,16 @@ pub struct State {
     /// groups share, principals withheld), at most `MAX_SKIPPED_KEPT` of them.
     pub warnings_count: usize,
     pub warnings: Vec<String>,
+    /// Principals the last sync served for nobody, for `usherctl user` (at most
+    /// `MAX_SKIPPED_KEPT`; each is also one of the warnings).
+    pub withheld_principals: Vec<WithheldPrincipal>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WithheldPrincipal {
+    pub principal: String,
+    pub users: Vec<String>,
+    pub reason: String,
 }
 
 impl State {
@@ -64,6 +74,32 @@ impl State {
     pub fn set_warnings(&mut self, warnings: &[String]) {
         self.warnings_count = warnings.len();
         self.warnings = warnings.iter().take(MAX_SKIPPED_KEPT).cloned().collect();
+    }
+
+    pub fn set_withheld_principals(&mut self, withheld: &[crate::mapping::Withheld]) {
+        self.withheld_principals = withheld
+            .iter()
+            .take(MAX_SKIPPED_KEPT)
+            .map(|w| WithheldPrincipal {
+                principal: w.principal.clone(),
+                users: w.users.clone(),
+                reason: w.reason.clone(),
+            })
+            .collect();
+    }
+
+    /// (principal, why) for each principal withheld from the directory user `name`.
+    pub fn withheld_principals_of(&self, name: &str) -> Vec<(String, String)> {
+        self.withheld_principals
+            .iter()
+            .filter(|w| w.users.iter().any(|u| u == name))
+            .map(|w| {
+                (
+                    w.principal.clone(),
+                    format!("{} ({})", w.reason, w.users.join(", ")),
+                )
+            })
+            .collect()
     }
 
     pub fn load(path: &Path) -> Result<State> {

@@ -65,6 +65,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Policy the mapping could not apply as written (see `Mapped::warnings`).
     pub warnings: Vec<String>,
+    /// Principals served for nobody, and why.
+    pub withheld_principals: Vec<crate::mapping::Withheld>,
     /// Users who could log in before this sync and cannot now: (name, uid).
     pub revoked: Vec<(String, u32)>,
     /// Side files (CA keys, sudoers) that could not be updated; the old ones stay.
@@ -301,6 +303,7 @@ pub async fn sync_once(
         skipped: mapped.skipped,
         notes: mapped.notes,
         warnings: mapped.warnings,
+        withheld_principals: mapped.withheld_principals,
         revoked,
         side_file_errors,
         side_file_warnings,

@@ -24,13 +24,15 @@ d["Users"] += [
     u(5, "carol", {"uidNumber": 1500}),                     # a local uid
     u(6, "Alice", {"uidNumber": 7006}),                     # alice, case-insensitively
     u(7, "gina", {"uidNumber": 5001}),                      # alice'"'"'s uid
-    u(8, "hank", {"uidNumber": 7008, "homeDirectory": "/home/../etc"}),
+    u(8, "hank", {"uidNumber": 7008, "homeDirectory": "/home/../etc"}),    # kept, default home
     u(9, "-ivan", {"uidNumber": 7009}),                     # leading "-"
     u(10, "12345", {"uidNumber": 7010}),                    # all digits
     u(11, "judy", {"uidNumber": 65000}),                    # systemd dynamic range
     u(12, "kim", {"uidNumber": 500}),                       # below min_uid
     # valid, with a gecos to clean and a shell not in /etc/shells
     u(13, "lena", {"uidNumber": 7013, "loginShell": "/opt/evil/sh"}, displayName="Lena: Q\u0007A"),
+    u(14, "mira", {"uidNumber": 7014, "homeDirectory": "/home/localbob/bin"}),  # kept, default home
+    u(15, "LOCALBOB", {"uidNumber": 7015}),                 # a local account name, ignoring case
 ]
 group("ops")["members"].append({"value": "bad-3"})          # a member that is not served
 group("ops")["members"].append({"value": "no-such-user"})   # a member that does not exist
@@ -48,7 +50,7 @@ usher_sync
 USHERD_ERR=$ERR
 
 # Each rejected record gives one line naming it, on stderr and in syslog.
-for id in bad-1 bad-2 bad-3 bad-4 bad-5 bad-6 bad-7 bad-8 bad-9 bad-10 bad-11 bad-12 \
+for id in bad-1 bad-2 bad-3 bad-4 bad-5 bad-6 bad-7 bad-9 bad-10 bad-11 bad-12 bad-15 \
           bad-g1 bad-g2 bad-g3 bad-g4 bad-g5; do
     n=$(grep -c "skipped .*id=$id " <<<"$USHERD_ERR" || true)
     assert_eq 1 "$n" "usherd's stderr has exactly one 'skipped' line for $id"
@@ -59,10 +61,14 @@ assert_match "$USHERD_ERR" "skipped user id=bad-1 .*uid 0" "uid 0 is named as th
 assert_match "$USHERD_ERR" "skipped user id=bad-3 name=root: .*local account" "root is named as a local account"
 assert_match "$USHERD_ERR" "skipped user id=bad-4 name=localbob: .*local account"
 assert_contains "$USHERD_ERR" "lena: shell /opt/evil/sh is not in /etc/shells"
-assert_match "$USHERD_ERR" "published generation 1: 5 users .*17 skipped" "the summary line counts what was skipped"
+assert_match "$USHERD_ERR" "skipped user id=bad-15 name=LOCALBOB: .*local account localbob" "a local name wins ignoring case"
+# A home that is no path, or inside a local account's home, is replaced by the default one.
+assert_contains "$USHERD_ERR" "hank: home /home/../etc contains '..'; using the default home /home/hank"
+assert_contains "$USHERD_ERR" "mira: home /home/localbob/bin is inside the home of local account localbob (/home/localbob); using the default home /home/mira"
+assert_match "$USHERD_ERR" "published generation 1: 7 users .*17 skipped" "the summary line counts what was skipped"
 
 # None of them is served.
-for key in mallory bad:name localbob carol Alice gina hank -ivan 12345 judy kim 7002 7003 7004 7006 7008; do
+for key in mallory bad:name localbob LOCALBOB carol Alice gina -ivan 12345 judy kim 7002 7003 7004 7006 7015; do
     assert_not_found getent -s usher passwd -- "$key"
 done
 assert_not_found getent -s usher passwd 0
@@ -89,3 +95,5 @@ assert_output "uid=5001(alice) gid=5001(alice) groups=5001(alice),6001(ops),6002
 assert_output "ops:*:6001:alice,dave" getent group ops
 # gecos loses ':' and control characters; an unknown shell falls back to the default.
 assert_output "lena:*:7013:7013:Lena QA:/home/lena:/bin/bash" getent passwd lena
+assert_output "hank:*:7008:7008:Bad 8:/home/hank:/bin/bash" getent passwd hank
+assert_output "mira:*:7014:7014:Bad 14:/home/mira:/bin/bash" getent passwd mira

@@ -25,7 +25,9 @@ assert_not_found getent passwd erin  # only in linux-users-old (a prefix match) 
 assert_not_found getent group linux-users-old
 assert_not_found getent group other-team
 okta_user_says alice "active:      yes" "login here:  yes" "sudo here:   yes" \
-    "emails:      alice@example.com, alice@home.example" "directory:   id $OKTA_ALICE, userName alice@example.com"
+    "emails:      alice@example.com" "directory:   id $OKTA_ALICE, userName alice@example.com"
+# secondEmail (user-editable, unverified in Okta) is never read: never an email, never a principal.
+okta_user_says alice "principals:  alice, alice@example.com"
 [ -z "$OKTA_ALICE_SSH" ] || okta_user_says alice "ssh keys:    1"
 okta_user_says bob "active:      yes" "login here:  yes" "sudo here:   no: not a member of any [access] sudo_groups group"
 okta_user_says carol "active:      yes" "login here:  yes"  # LOCKED_OUT is still an account

@@ -246,6 +246,13 @@ fn user(paths: &Paths, name: &str) -> Result<ExitCode, ExitCode> {
     }
     println!("groups:      {}", groups.join(", "));
     println!("emails:      {}", a.emails.join(", "));
+    println!("principals:  {}", a.principals.join(", "));
+    // Why a principal the policy names is missing: the last sync's state (root only).
+    if let Ok(state) = State::load(&paths.state) {
+        for (principal, why) in state.withheld_principals_of(&p.name) {
+            println!("withheld:    {principal}: {why}");
+        }
+    }
     println!("ssh keys:    {}", a.ssh_keys.len());
     let login = match (a.active, a.can_login) {
         (false, _) => "no: deactivated in the directory",

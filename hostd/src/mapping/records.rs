@@ -122,6 +122,7 @@ const CAN_LOGIN: u8 = 4;
 const CAN_SUDO: u8 = 8;
 const PRIVATE_GROUP: u8 = 16;
 const SKIPPED: u8 = 32;
+const PRIMARY_EMAIL: u8 = 64;
 
 /// One user, its text fields packed into one allocation: name, directory name, gecos, home,
 /// shell, then the emails and the SSH keys, each list joined by '\n' (which neither an email
@@ -222,6 +223,38 @@ impl CompactUser {
     }
     pub fn ssh_keys(&self) -> impl Iterator<Item = &str> {
         self.span(6).split('\n').filter(|s| !s.is_empty())
+    }
+    /// The email the directory vouches for: the one marked primary, or the only one.
+    pub fn primary_email(&self) -> Option<&str> {
+        self.flag(PRIMARY_EMAIL)
+            .then(|| self.emails().next())
+            .flatten()
+    }
+    pub(crate) fn set_primary_email(&mut self, on: bool) {
+        self.set(PRIMARY_EMAIL, on);
+    }
+
+    /// This user with another home.
+    pub(crate) fn with_home(&self, home: &str) -> Option<CompactUser> {
+        let emails: Vec<&str> = self.emails().collect();
+        let keys: Vec<&str> = self.ssh_keys().collect();
+        let packed = CompactUser::pack(
+            [
+                self.name(),
+                self.directory_name(),
+                self.gecos(),
+                home,
+                self.shell(),
+            ],
+            emails.into_iter(),
+            keys.into_iter(),
+        )
+        .ok()?;
+        Some(CompactUser {
+            text: packed.0,
+            ends: packed.1,
+            ..*self
+        })
     }
 
     fn flag(&self, f: u8) -> bool {
@@ -358,11 +391,22 @@ impl Projector {
                     (uid, false)
                 }
             };
+        // A home the directory gives is checked against local and other directory homes by the
+        // mapping; one that is not even a path is replaced by the default here.
+        let default_home = || default_home(&m.home_root, name);
         let home = match scim::string_attribute(r, &m.home).map_err(with_name)? {
-            Some(home) => home.to_string(),
-            None => format!("{}/{}", m.home_root.trim_end_matches('/'), name),
+            Some(home) => match check_home(home) {
+                Ok(()) => home.to_string(),
+                Err(reason) => {
+                    let home = default_home();
+                    notes.push(format!(
+                        "user {name}: {reason}; using the default home {home}"
+                    ));
+                    home
+                }
+            },
+            None => default_home(),
         };
-        check_home(&home).map_err(with_name)?;
         let shell = match scim::string_attribute(r, &m.shell).map_err(with_name)? {
             Some(shell) if self.shells.contains(shell) => shell,
             Some(shell) => {
@@ -384,6 +428,9 @@ impl Projector {
             .filter(|e| valid_email(e))
             .take(16)
             .collect();
+        let primary_email = scim::primary_value(r, &m.emails);
+        let vouched =
+            primary_email.is_some() && emails.first().map(String::as_str) == primary_email;
         let (ssh_keys, rejected_keys) = valid_ssh_keys(scim::multi_values(r, &m.ssh_keys));
         if rejected_keys > 0 {
             notes.push(format!(
@@ -396,8 +443,16 @@ impl Projector {
             ssh_keys.iter().map(String::as_str),
         )
         .map_err(with_name)?;
-        Ok(CompactUser::new(packed, id, uid, gid, active, explicit_gid))
+        let mut user = CompactUser::new(packed, id, uid, gid, active, explicit_gid);
+        user.set_primary_email(vouched);
+        Ok(user)
     }
+}
+
+/// `{home_root}/{name}`, in normal form.
+pub fn default_home(home_root: &str, name: &str) -> String {
+    let root = super::local::normal_path(home_root);
+    format!("{}/{name}", root.trim_end_matches('/'))
 }
 
 /// Everything one fetch yielded, validated record by record.

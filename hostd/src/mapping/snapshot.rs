@@ -2,8 +2,9 @@
 //! user indices, user-private groups as a flag on their user. Rows are lent out one at a time to
 //! the writer, the content hash and the comparison with the published snapshot.
 
+use super::principals::{candidates, WithheldSet};
 use super::records::{CompactUser, Interner};
-use super::{principals, NONE};
+use super::NONE;
 use crate::config::PrincipalKind;
 use usher_cache::{ContentHasher, Group, GroupRow, Snapshot, User, UserRow};
 
@@ -32,6 +33,8 @@ pub struct MappedSnapshot {
     /// Directory groups, by gid.
     pub(crate) groups: Vec<MappedGroup>,
     pub(crate) principals: Vec<PrincipalKind>,
+    /// Principals the uniqueness pass gives nobody.
+    pub(crate) withheld: WithheldSet,
 }
 
 impl MappedSnapshot {
@@ -80,7 +83,8 @@ impl MappedSnapshot {
     ) -> T {
         let emails: Vec<&str> = u.emails().collect();
         let ssh_keys: Vec<&str> = u.ssh_keys().collect();
-        let principals = principals(u, &self.principals);
+        let mut principals = candidates(u, &self.principals);
+        principals.retain(|p| !self.withheld.contains(p));
         f(&UserRow {
             name: u.name(),
             uid: u.uid,

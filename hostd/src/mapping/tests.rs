@@ -38,16 +38,17 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let mut local = LocalAccounts::default();
-        for (name, id) in [("root", 0), ("daemon", 1), ("bob", 1001)] {
-            local.user_names.insert(name.into());
-            local.uids.insert(id);
-            local.group_names.insert(name.into());
-            local.gids.insert(id);
+        for (name, id, home) in [
+            ("root", 0, "/root"),
+            ("daemon", 1, "/usr/sbin"),
+            ("bob", 1001, "/home/bob"),
+            ("localadmin", 1002, "/home/localadmin"),
+        ] {
+            local.add_user(name, Some(id), Some(home));
+            local.add_group(name, Some(id), std::iter::empty());
         }
-        local.group_names.insert("sudo".into());
-        local.gids.insert(27);
-        local.group_names.insert("devs-local".into());
-        local.gids.insert(3000);
+        local.add_group("sudo", Some(27), ["localadmin", "ghost"].into_iter());
+        local.add_group("devs-local", Some(3000), std::iter::empty());
         Fixture {
             mapping: MappingConfig::default(),
             ids: IdsConfig::default(),
@@ -78,6 +79,7 @@ impl Fixture {
             skipped: m.skipped,
             notes: m.notes,
             warnings: m.warnings,
+            withheld_principals: m.withheld_principals,
         }
     }
 }
@@ -88,6 +90,7 @@ struct Out {
     skipped: Vec<Skipped>,
     notes: Vec<String>,
     warnings: Vec<String>,
+    withheld_principals: Vec<Withheld>,
 }
 
 fn names(m: &Out) -> Vec<&str> {
@@ -266,10 +269,86 @@ fn local_accounts_and_groups_win_every_collision() {
     assert!(m
         .skipped
         .iter()
-        .any(|s| s.kind == "user" && s.name == "sudo" && s.reason.contains("private group")));
+        .any(|s| s.kind == "user" && s.name == "sudo" && s.reason.contains("local group sudo")));
     assert!(skipped_reason(&m, "devs").contains("gid 3000 belongs to a local group"));
     assert_eq!(names(&m), Vec::<&str>::new());
     assert!(group_named(&m, "Ops").is_some());
+}
+
+#[test]
+fn local_names_win_ignoring_case_and_stale_group_members_are_refused() {
+    let f = Fixture::new();
+    let m = f.map(
+        vec![
+            user("a", "ROOT", Some(5000)),
+            user("b", "Localadmin", Some(5001)),
+            user("c", "SUDO", Some(5002)),
+            // Listed in the local sudo group, but with no /etc/passwd entry (userdel left it).
+            user("d", "Ghost", Some(5003)),
+            user("e", "fine", Some(5004)),
+        ],
+        vec![
+            group("g1", "Root", Some(5100), &[]),
+            group("g2", "LocalAdmin", Some(5101), &[]),
+            group("g3", "Devs-Local", Some(5102), &["e"]),
+        ],
+    );
+    assert_eq!(names(&m), vec!["fine"]);
+    assert!(skipped_reason(&m, "ROOT").contains("belongs to local account root"));
+    assert!(skipped_reason(&m, "Localadmin").contains("belongs to local account localadmin"));
+    assert!(skipped_reason(&m, "SUDO").contains("belongs to local group sudo"));
+    let ghost = skipped_reason(&m, "Ghost");
+    assert!(
+        ghost.contains("member of local group(s) sudo in /etc/group"),
+        "{ghost}"
+    );
+    for (name, local) in [
+        ("Root", "root"),
+        ("LocalAdmin", "localadmin"),
+        ("Devs-Local", "devs-local"),
+    ] {
+        let s = m
+            .skipped
+            .iter()
+            .find(|s| s.kind == "group" && s.name == name)
+            .unwrap();
+        assert!(
+            s.reason.contains("belongs to local ") && s.reason.contains(local),
+            "{s:?}"
+        );
+    }
+    assert!(m.snapshot.groups.iter().all(|g| g.directory_id.is_none()));
+}
+
+#[test]
+fn local_refusals_name_what_they_collide_with() {
+    let f = Fixture::new();
+    let l = &f.local;
+    assert_eq!(local_user_refusal(("alice", 5000, 5000), l), None);
+    assert_eq!(
+        local_user_refusal(("Bob", 5000, 5000), l).as_deref(),
+        Some("name Bob belongs to local account bob")
+    );
+    assert_eq!(
+        local_user_refusal(("Sudo", 5000, 5000), l).as_deref(),
+        Some("name Sudo belongs to local group sudo")
+    );
+    assert!(local_user_refusal(("GHOST", 5000, 5000), l)
+        .unwrap()
+        .contains("local group(s) sudo"));
+    assert!(local_user_refusal(("x", 1001, 5000), l)
+        .unwrap()
+        .contains("uid 1001"));
+    assert!(local_user_refusal(("x", 5000, 27), l)
+        .unwrap()
+        .contains("primary gid 27"));
+    assert_eq!(local_group_refusal(("ops", 5000), l), None);
+    assert!(local_group_refusal(("DAEMON", 5000), l)
+        .unwrap()
+        .contains("local group daemon"));
+    assert!(local_group_refusal(("x", 3000), l)
+        .unwrap()
+        .contains("gid 3000"));
 }
 
 #[test]
@@ -333,17 +412,139 @@ fn homes_shells_and_gecos_are_checked() {
         ],
         vec![],
     );
-    assert!(skipped_reason(&m, "rel").contains("not absolute"));
-    assert!(skipped_reason(&m, "dots").contains("'..'"));
-    assert!(skipped_reason(&m, "colon").contains("':'"));
+    // A home that is no path is replaced by the default, with one note each.
+    for (name, why) in [("rel", "not absolute"), ("dots", "'..'"), ("colon", "':'")] {
+        assert_eq!(user_named(&m, name).home, format!("/home/{name}"));
+        assert!(
+            m.notes
+                .iter()
+                .any(|n| n.starts_with(&format!("user {name}: ")) && n.contains(why)),
+            "{name}: {:?}",
+            m.notes
+        );
+    }
     assert_eq!(user_named(&m, "zsh").shell, "/usr/bin/zsh");
     assert_eq!(user_named(&m, "fish").shell, "/bin/bash");
     assert!(m
         .notes
         .iter()
         .any(|n| n.contains("fish") && n.contains("/etc/shells")));
-    assert_eq!(user_named(&m, "okhome").home, "/srv/home/okhome");
+    // Outside the allowed roots ([mapping] home_root unless home_roots says more).
+    assert_eq!(user_named(&m, "okhome").home, "/home/okhome");
+    assert!(m
+        .notes
+        .iter()
+        .any(|n| n.contains("/srv/home/okhome is not inside an allowed home root (/home)")));
     assert_eq!(user_named(&m, "gina").gecos, "Gina [31mRedLine");
+}
+
+#[test]
+fn a_directory_home_is_its_own() {
+    let mut f = Fixture::new();
+    f.mapping.home_roots = vec!["/home".into(), "/srv/home".into()];
+    f.local
+        .add_user("olduser", Some(990), Some("/home/squatter"));
+    let with_home = |id: &str, name: &str, uid: u32, home: &str, created: &str| {
+        let mut u = user(id, name, Some(uid));
+        u[EXT]["homeDirectory"] = json!(home);
+        u["meta"]["created"] = json!(created);
+        u
+    };
+    let m = f.map(
+        vec![
+            // The audit's case: ~/bin of a local account, on its PATH.
+            with_home(
+                "a",
+                "mallory",
+                5000,
+                "/home/localadmin/bin",
+                "2020-01-01T00:00:00Z",
+            ),
+            with_home("b", "equal", 5001, "/home/bob", "2020-01-02T00:00:00Z"),
+            with_home("c", "above", 5002, "/home", "2020-01-03T00:00:00Z"),
+            with_home("d", "system", 5003, "/etc/cron.d", "2020-01-04T00:00:00Z"),
+            with_home(
+                "e",
+                "alice",
+                5004,
+                "/srv/home/alice",
+                "2020-01-05T00:00:00Z",
+            ),
+            // Newer users asking for a home equal to, inside or above alice's.
+            with_home("f", "twin", 5005, "/srv/home/alice", "2021-01-01T00:00:00Z"),
+            with_home(
+                "g",
+                "lodger",
+                5006,
+                "/srv/home/alice/sub",
+                "2021-01-02T00:00:00Z",
+            ),
+            with_home(
+                "h",
+                "team",
+                5007,
+                "/srv/home/team/x",
+                "2021-01-03T00:00:00Z",
+            ),
+            with_home(
+                "i",
+                "landlord",
+                5008,
+                "/srv/home/team",
+                "2021-01-04T00:00:00Z",
+            ),
+            // Both the given and the default home are taken: the user is skipped.
+            with_home(
+                "j",
+                "squatter",
+                5009,
+                "/home/landlord",
+                "2022-01-01T00:00:00Z",
+            ),
+        ],
+        vec![],
+    );
+    let home = |name: &str| user_named(&m, name).home.clone();
+    assert_eq!(home("mallory"), "/home/mallory");
+    assert_eq!(home("equal"), "/home/equal");
+    assert_eq!(home("above"), "/home/above");
+    assert_eq!(home("system"), "/home/system");
+    assert_eq!(home("alice"), "/srv/home/alice");
+    assert_eq!(home("twin"), "/home/twin");
+    assert_eq!(home("lodger"), "/home/lodger");
+    assert_eq!(home("team"), "/srv/home/team/x");
+    assert_eq!(home("landlord"), "/home/landlord");
+    let note = |name: &str| {
+        m.notes
+            .iter()
+            .find(|n| n.starts_with(&format!("user {name}: ")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(note("mallory").contains("is inside the home of local account localadmin"));
+    assert!(note("equal").contains("is the home of local account bob"));
+    assert!(note("above").contains("not inside an allowed home root"));
+    assert!(note("system").contains("not inside an allowed home root"));
+    assert!(note("twin").contains("is the home of directory user alice"));
+    assert!(note("lodger").contains("is inside the home of directory user alice"));
+    assert!(note("landlord").contains("is above the home of directory user team"));
+    let why = skipped_reason(&m, "squatter");
+    assert!(
+        why.contains("is the home of directory user landlord")
+            && why.contains("the default home /home/squatter is refused too")
+            && why.contains("local account olduser"),
+        "{why}"
+    );
+    // Every note is one line.
+    assert!(m.notes.iter().all(|n| !n.contains('\n')));
+}
+
+#[test]
+fn a_default_home_that_is_taken_skips_the_user() {
+    let mut f = Fixture::new();
+    f.local.add_user("svc", Some(990), Some("/home/carol"));
+    let m = f.map(vec![user("c", "carol", Some(5000))], vec![]);
+    assert!(skipped_reason(&m, "carol").contains("is the home of local account svc"));
 }
 
 #[test]
@@ -511,18 +712,103 @@ fn an_invalid_record_keeps_its_previous_good_entry_but_not_more_access() {
 }
 
 #[test]
-fn local_accounts_are_read_from_passwd_and_group_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("passwd");
-    let g = dir.path().join("group");
-    std::fs::write(&p, "root:x:0:0:root:/root:/bin/bash\n# comment\n+nisuser::::::\nbob:x:1001:1001::/home/bob:/bin/sh\n").unwrap();
-    std::fs::write(&g, "root:x:0:\nsudo:x:27:bob\n").unwrap();
-    let local = LocalAccounts::read(&p, &g).unwrap();
-    assert!(local.user_names.contains("bob") && local.user_names.contains("nisuser"));
-    assert!(local.uids.contains(&1001) && local.uids.contains(&0));
-    assert!(local.group_names.contains("sudo") && local.gids.contains(&27));
-    assert!(is_local_user(&p, "bob") && is_local_user(&p, "nisuser"));
-    assert!(!is_local_user(&p, "bo") && !is_local_user(&p, "comment"));
+fn one_certificate_one_user() {
+    let mut f = Fixture::new();
+    let mut alice = user("u1", "alice@example.com", Some(5000));
+    alice["emails"] = json!([{"value": "alice@example.com", "primary": true}]);
+    // The audit's case: bob's record lists alice's address.
+    let mut bob = user("u2", "bob2@example.com", Some(5001));
+    bob["emails"] = json!([{"value": "ALICE@example.com", "primary": true}]);
+    let mut carol = user("u3", "carol@example.com", Some(5002));
+    carol["emails"] =
+        json!([{"value": "carol@example.com", "primary": true}, {"value": "shared@example.com"}]);
+    let mut dave = user("u4", "dave@example.com", Some(5003));
+    dave["emails"] =
+        json!([{"value": "dave@example.com"}, {"value": "shared@example.com", "primary": true}]);
+    let m = f.map(vec![alice, bob, carol, dave], vec![]);
+    assert_eq!(user_named(&m, "alice").principals, vec!["alice"]);
+    assert_eq!(
+        user_named(&m, "bob2").principals,
+        vec!["bob2", "bob2@example.com"]
+    );
+    // A non-primary address is no principal by default; dave's primary one is shared by nobody
+    // who gets it as a principal, so dave keeps it.
+    assert_eq!(
+        user_named(&m, "carol").principals,
+        vec!["carol", "carol@example.com"]
+    );
+    assert_eq!(
+        user_named(&m, "dave").principals,
+        vec!["dave", "dave@example.com", "shared@example.com"]
+    );
+    assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+    assert!(m.warnings[0].contains("alice@example.com is served for none of alice, bob2"));
+    assert_eq!(m.withheld_principals[0].users, ["alice", "bob2"]);
+    // With every address opted in, the shared one is withheld from both.
+    f.principals = vec![PrincipalKind::Name, PrincipalKind::Emails];
+    let mut carol = user("u3", "carol@example.com", Some(5002));
+    carol["emails"] =
+        json!([{"value": "carol@example.com", "primary": true}, {"value": "shared@example.com"}]);
+    let mut dave = user("u4", "dave@example.com", Some(5003));
+    dave["emails"] = json!([{"value": "shared@example.com"}]);
+    let m = f.map(vec![carol, dave], vec![]);
+    assert_eq!(
+        user_named(&m, "carol").principals,
+        vec!["carol", "carol@example.com"]
+    );
+    assert_eq!(user_named(&m, "dave").principals, vec!["dave"]);
+    // A principal equal to a local account's name, ignoring case, is never served.
+    f.mapping.strip_domain = false;
+    f.principals = vec![
+        PrincipalKind::Name,
+        PrincipalKind::UserName,
+        PrincipalKind::Email,
+    ];
+    let mut eve = user("u5", "eve", Some(5004));
+    eve["emails"] = json!(["LocalAdmin@example.com"]);
+    f.local.add_user("localadmin@example.com", Some(1003), None);
+    let m = f.map(vec![eve], vec![]);
+    assert_eq!(user_named(&m, "eve").principals, vec!["eve"]);
+    assert!(
+        m.warnings[0].contains("local account localadmin@example.com"),
+        "{:?}",
+        m.warnings
+    );
+}
+
+#[test]
+fn the_primary_email_is_the_one_marked_primary_or_the_only_one() {
+    let mut f = Fixture::new();
+    f.principals = vec![PrincipalKind::Email];
+    let principals = |emails: Value| {
+        let mut u = user("u1", "zed", Some(5000));
+        u["emails"] = emails;
+        user_named(&f.map(vec![u], vec![]), "zed")
+            .principals
+            .clone()
+    };
+    assert_eq!(principals(json!(["z@example.com"])), ["z@example.com"]);
+    assert_eq!(
+        principals(json!([{"value": "z@example.com"}])),
+        ["z@example.com"]
+    );
+    assert!(principals(json!([{"value": "a@example.com"}, {"value": "b@example.com"}])).is_empty());
+    assert_eq!(
+        principals(
+            json!([{"value": "a@example.com"}, {"value": "b@example.com", "primary": true}])
+        ),
+        ["b@example.com"]
+    );
+    assert!(principals(json!([
+        {"value": "a@example.com", "primary": true},
+        {"value": "b@example.com", "primary": true}
+    ]))
+    .is_empty());
+    // A primary address that is not a valid one is no principal, and no other takes its place.
+    assert!(principals(
+        json!([{"value": "not an email", "primary": true}, {"value": "b@example.com"}])
+    )
+    .is_empty());
 }
 
 #[test]
@@ -542,7 +828,7 @@ fn principals_follow_policy_and_never_carry_unsafe_text() {
     f.principals = vec![PrincipalKind::Name];
     let m = f.map(vec![alice], vec![]);
     assert_eq!(user_named(&m, "alice").principals, vec!["alice"]);
-    assert!(!valid_principal("from=\"*\" alice"));
-    assert!(!valid_principal("-o"));
-    assert!(!valid_principal("a,b"));
+    assert!(!principals::valid_principal("from=\"*\" alice"));
+    assert!(!principals::valid_principal("-o"));
+    assert!(!principals::valid_principal("a,b"));
 }

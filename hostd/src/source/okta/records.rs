@@ -123,16 +123,11 @@ pub fn scim_user(user: &Value, member: bool, m: &ProfileMapping) -> Value {
         "active".into(),
         Value::Bool(member && is_active_status(status, &m.active_statuses)),
     );
-    let mut emails = Vec::new();
-    let primary = text(profile, "email");
-    if let Some(email) = primary {
-        emails.push(json!({"value": email, "primary": true}));
-    }
-    if let Some(second) = text(profile, "secondEmail").filter(|s| Some(*s) != primary) {
-        emails.push(json!({"value": second, "primary": false}));
-    }
-    if !emails.is_empty() {
-        out.insert("emails".into(), Value::Array(emails));
+    // Only the primary email. `secondEmail` is left out: users may set it themselves, and Okta
+    // does not verify it, so it must never become a certificate principal or anything else
+    // another user could be matched by.
+    if let Some(email) = text(profile, "email") {
+        out.insert("emails".into(), json!([{"value": email, "primary": true}]));
     }
     let mut posix = Map::new();
     for (key, attr) in [
@@ -311,10 +306,7 @@ mod tests {
                 "userName": "alice@example.com",
                 "displayName": "Alice Example",
                 "active": true,
-                "emails": [
-                    {"value": "alice@example.com", "primary": true},
-                    {"value": "alice@home.example", "primary": false}
-                ],
+                "emails": [{"value": "alice@example.com", "primary": true}],
                 POSIX_USER: {
                     "uidNumber": 5001,
                     "gidNumber": "5001",
@@ -337,17 +329,14 @@ mod tests {
         assert_eq!(scim_user(&u, true, &m)["displayName"], "Example");
         u["profile"]["lastName"] = json!("");
         assert!(scim_user(&u, true, &m).get("displayName").is_none());
-        u["profile"]["secondEmail"] = json!("alice@example.com");
-        assert_eq!(
-            scim_user(&u, true, &m)["emails"].as_array().unwrap().len(),
-            1
-        );
-        u["profile"]["email"] = json!(null);
-        u["profile"]["secondEmail"] = json!("other@example.com");
+        // secondEmail (user-editable, unverified) is never read.
+        u["profile"]["secondEmail"] = json!("bob@example.com");
         assert_eq!(
             scim_user(&u, true, &m)["emails"],
-            json!([{"value": "other@example.com", "primary": false}])
+            json!([{"value": "alice@example.com", "primary": true}])
         );
+        u["profile"]["email"] = json!(null);
+        assert!(scim_user(&u, true, &m).get("emails").is_none());
         let bare = json!({"id": "00u2", "status": "ACTIVE", "profile": {"login": "bob"}});
         assert_eq!(
             scim_user(&bare, true, &m),

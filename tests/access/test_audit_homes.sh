@@ -6,7 +6,9 @@
 # below a symlink into a local home, below a directory a local user owns. After a real ssh login
 # (and `pamtester sshd USER open_session`) nothing exists at those paths and nobody's home changed
 # owner; each user has a home of their own (the default one) or is not served, as the mapping
-# decides (hostd, branch wt-mapping).
+# decides (hostd, branch wt-mapping: it keeps the user with the default home /home/<name> for a
+# home equal to or inside a local or an older directory user's home; it does not look at the file
+# system, so the symlink and the user-owned parent reach pam_usher, which refuses them).
 #
 # Part 2, pam_usher alone (defence in depth): an old or forged cache that still carries those homes
 # (published with pam-module's mkcache example). The session creates nothing, logs one error line
@@ -64,18 +66,31 @@ for u in mallory lars trudy sym owned; do
 done
 assert_eq /home/bob "$(home_of bob)" "bob keeps his home"
 [ "$(home_of trudy)" != /home/bob ] || fail "trudy is served with bob's home"
+# The mapping keeps these users with the default home ([mapping] home_root/<name>).
 for u in mallory lars trudy; do
-    h=$(home_of "$u")
-    [ -z "$h" ] || assert_eq "/home/$u" "$h" "$u: refused home replaced by the default one"
+    assert_eq "/home/$u" "$(home_of "$u")" "$u: refused home replaced by the default one"
 done
+# Which directories exist is no input to the mapping: these two are served as given, and
+# pam_usher refuses them at login.
+assert_eq "/home/linked/sym" "$(home_of sym)" "sym's home as the directory gives it"
+assert_eq "/home/team/owned" "$(home_of owned)" "owned's home as the directory gives it"
 
 context "part 1: logins (trudy first, before bob ever logged in)"
 before=$(snapshot_tree)
-for u in trudy mallory lars sym owned; do
-    [ -n "$(home_of "$u")" ] || { echo "ok: $u not served: no login"; continue; }
-    mark
+for u in trudy mallory lars; do
     ssh_cert "$u" "$u" "$u" 'id -un; pwd'
     login_ok "$u logs in"
+    assert_eq "$(printf '%s\n/home/%s' "$u" "$u")" "$OUT" "$u in a home of their own"
+    assert_eq "$(id -u "$u"):$(id -g "$u") 700" "$(owner "/home/$u")" "/home/$u is $u's"
+done
+for spec in "sym|/home/linked is a symlink" "owned|/home/team is owned by uid 2002, not root"; do
+    u=${spec%%|*} why=${spec#*|}
+    mark
+    ssh_cert "$u" "$u" "$u" 'id -un; pwd'
+    login_ok "$u logs in (session optional)"
+    assert_eq "$(printf '%s\n/' "$u")" "$OUT" "$u without a home"
+    assert_contains "$ERR" "Could not chdir to home directory" "sshd tells $u"
+    wait_log syslog "pam_usher(sshd:session): user $u: home directory creation refused: $why" "pam_usher refused $u's home"
     pam sshd "$u" open_session close_session
 done
 assert_eq "absent" "$(owner /home/localadmin/bin)" "nothing at /home/localadmin/bin"

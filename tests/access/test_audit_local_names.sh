@@ -30,7 +30,12 @@ SYNC_LOG="$OUT$ERR"
 for u in ghost ROOT Localadmin user00010; do user_cert "$u"; done
 
 context "ghost: a stale member of the local sudo group"
-assert_match "$(grep -i ghost <<<"$SYNC_LOG" || true)" "sudo" "usherd names the local group that lists ghost"
+ghost_line=$(grep ghost <<<"$SYNC_LOG" || true)
+assert_match "$ghost_line" "sudo" "usherd names the local group that lists ghost"
+echo "ok: usherd: $ghost_line"
+for u in ROOT Localadmin; do
+    assert_contains "$SYNC_LOG" "$u" "usherd logs why $u is refused"
+done
 assert_not_found getent passwd ghost
 assert_fails id ghost
 run sudo -l -U ghost

@@ -68,6 +68,8 @@ pub const MSG_UNAVAILABLE: &str =
     "Directory accounts are unavailable on this host right now; ask your administrator.";
 pub const MSG_HOME_REFUSED: &str =
     "Your home directory could not be created; ask your administrator.";
+pub const MSG_HOME_NOT_YOURS: &str =
+    "Your home directory belongs to another account; ask your administrator.";
 
 fn decision(
     result: AccountResult,
@@ -198,16 +200,27 @@ pub fn decide_session(
 /// detail comes from the outcome's `Display`) and the message to the user, if any.
 ///
 /// A home that could not be created because of an I/O error does not fail the session (sshd then
-/// logs "Could not chdir to home directory" and the user still gets in); a refusal (a path outside
-/// the home root or not normalised, a symlink in the path, uid or gid 0, a bad `home_root`) does.
+/// logs "Could not chdir to home directory" and the user still gets in). A refusal (a path outside
+/// the home root or not normalised, in a system directory, equal to, inside or above a local
+/// account's home, a symlink or a directory not owned by root or writable by group or others on
+/// the way, uid or gid 0, a bad `home_root`) does, and so does a home that exists but belongs to
+/// another uid (its owner controls the files the user's shell would run, e.g. `.profile`).
+///
+/// `config/pam.d/usher` lists the session as `optional`, so SESSION_ERR does not end the login by
+/// itself: the user gets in without a home (sshd: "Could not chdir to home directory") and nothing
+/// is created or chowned; the error line in syslog is what an administrator sees. A site that
+/// wants such a login ended makes the line `required`.
 pub fn session_result(
     outcome: &HomeOutcome,
 ) -> (SessionResult, Option<Level>, Option<&'static str>) {
     match outcome {
         HomeOutcome::Exists => (SessionResult::Success, None, None),
-        HomeOutcome::ExistsNotDir(_) | HomeOutcome::ExistsOtherOwner(_) => {
-            (SessionResult::Success, Some(Level::Warning), None)
-        }
+        HomeOutcome::ExistsNotDir(_) => (SessionResult::Success, Some(Level::Warning), None),
+        HomeOutcome::ExistsOtherOwner(_) => (
+            SessionResult::SessionErr,
+            Some(Level::Error),
+            Some(MSG_HOME_NOT_YOURS),
+        ),
         HomeOutcome::Created { skel_errors } if skel_errors.is_empty() => {
             (SessionResult::Success, Some(Level::Info), None)
         }
@@ -467,7 +480,15 @@ mod tests {
             SessionResult::Success
         );
         assert_eq!(
-            session_result(&ExistsOtherOwner(7)).0,
+            session_result(&ExistsOtherOwner(7)),
+            (
+                SessionResult::SessionErr,
+                Some(Level::Error),
+                Some(MSG_HOME_NOT_YOURS)
+            )
+        );
+        assert_eq!(
+            session_result(&ExistsNotDir("symlink")).0,
             SessionResult::Success
         );
         assert_eq!(

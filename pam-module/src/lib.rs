@@ -17,11 +17,11 @@
 //! | account | SUCCESS | directory user, active, permitted for the service |
 //! | account | ACCT_EXPIRED | directory user deactivated upstream |
 //! | account | PERM_DENIED | directory user not permitted (no login / no sudo group), or a caught panic |
-//! | account | AUTHINFO_UNAVAIL | cache unreadable (missing, corrupt, other schema) and the user not in /etc/passwd |
+//! | account | AUTHINFO_UNAVAIL | cache unreadable (missing, corrupt, other schema, or untrusted: not root-owned or writable by group/others) and the user not in /etc/passwd |
 //! | account | IGNORE | local user (in /etc/passwd), or not in the cache |
 //! | account | (PAM's error) | the user name could not be obtained from PAM |
 //! | session | SUCCESS | home exists, was created, or could not be created for an I/O reason (logged) |
-//! | session | SESSION_ERR | creation refused (outside `home_root`, symlink in the path, uid/gid 0, bad `home_root`), or a caught panic |
+//! | session | SESSION_ERR | creation refused (outside `home_root`, in a system directory, equal to/inside/above a local account's home, a symlink or a directory not root-owned or group/other-writable on the way from `/`, uid/gid 0, bad `home_root`), an existing home owned by another uid, or a caught panic |
 //! | session | IGNORE | local user, user not in the cache, cache unreadable (logged), no user name |
 //!
 //! Like the NSS module it starts no thread, opens no socket except syslog's `/dev/log`, never
@@ -126,13 +126,12 @@ pub fn run_open_session(
         },
         SessionPlan::EnsureHome(a) => {
             let p = &a.passwd;
-            let outcome = home::ensure_home(
-                Path::new(&p.home),
-                &args.home_root,
-                &args.skel,
-                p.uid,
-                p.gid,
-            );
+            let policy = home::HomePolicy {
+                home_root: &args.home_root,
+                skel: &args.skel,
+                passwd: &env.passwd,
+            };
+            let outcome = home::ensure_home(Path::new(&p.home), &policy, p.uid, p.gid);
             let (result, level, user_message) = decide::session_result(&outcome);
             let reason = format!("{outcome} (home {}, uid {}, gid {})", p.home, p.uid, p.gid);
             Outcome {

@@ -2,7 +2,7 @@
 //! passwd file, a temporary home root.
 
 use super::*;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use usher_cache::{Meta, Snapshot, User};
 
 fn user(name: &str, uid: u32, home: &str, active: bool, login: bool, sudo: bool) -> User {
@@ -30,8 +30,20 @@ struct World {
     args: Args,
 }
 
+/// A scratch directory whose parents are all root-owned and not group/other-writable, as home
+/// creation requires (the system temp dir is world-writable): next to the test binary, in the
+/// cargo target dir.
+fn trusted_tempdir() -> tempfile::TempDir {
+    let exe = std::env::current_exe().unwrap();
+    tempfile::Builder::new()
+        .prefix(".pam-world")
+        .tempdir_in(exe.parent().unwrap())
+        .unwrap()
+}
+
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = trusted_tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
     let skel = dir.path().join("skel");
@@ -46,6 +58,9 @@ fn world() -> World {
             user("dave", 100_004, &h("dave"), false, true, true),
             user("eve", 100_005, "/etc/eve", true, true, false),
             user("localdup", 100_006, &h("localdup"), false, false, false),
+            user("mallory", 100_007, &h("localadmin/bin"), true, true, false),
+            user("trudy", 100_008, &h("localadmin"), true, true, false),
+            user("oscar", 100_009, &h("shared/oscar"), true, true, false),
         ],
         groups: vec![],
     };
@@ -60,7 +75,11 @@ fn world() -> World {
     let passwd = dir.path().join("passwd");
     std::fs::write(
         &passwd,
-        "root:x:0:0:root:/root:/bin/bash\nlocaldup:x:1000:1000::/home/localdup:/bin/sh\n",
+        format!(
+            "root:x:0:0:root:/root:/bin/bash\nlocaldup:x:1000:1000::/home/localdup:/bin/sh\n\
+             localadmin:x:1001:1001::{}:/bin/bash\n",
+            h("localadmin")
+        ),
     )
     .unwrap();
     let args = Args::parse(
@@ -165,6 +184,61 @@ fn broken_cache_fails_closed_for_non_local_users_only() {
     }
 }
 
+/// Issue 11 item 5: a cache someone other than root could have written is refused like a broken
+/// one: directory users denied, local users left to the local rules, no home created.
+#[test]
+fn untrusted_cache_denies_directory_users_only() {
+    for how in [
+        "file 666",
+        "file 664",
+        "owned by nobody",
+        "directory 777",
+        "directory 1777",
+    ] {
+        let w = world();
+        let cache = &w.env.cache;
+        let dir = w.dir.path();
+        match how {
+            "file 666" => std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o666)),
+            "file 664" => std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o664)),
+            "owned by nobody" => std::os::unix::fs::chown(cache, Some(65534), Some(65534)),
+            "directory 777" => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+            }
+            "directory 1777" => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))
+            }
+            _ => unreachable!(),
+        }
+        .unwrap();
+        for name in ["alice", "bob"] {
+            let o = run_account(name.as_bytes(), "sshd", &w.args, &w.env);
+            assert_eq!(o.result, AccountResult::AuthinfoUnavail, "{how} {name}");
+            let (level, line) = o.log.unwrap();
+            assert_eq!(level, Level::Error);
+            assert!(line.contains("fail closed"), "{line}");
+            assert!(
+                line.contains("not root") || line.contains("writable"),
+                "{line}"
+            );
+            let o = run_account(name.as_bytes(), "sudo", &w.args, &w.env);
+            assert_eq!(
+                o.result,
+                AccountResult::AuthinfoUnavail,
+                "{how} {name} sudo"
+            );
+        }
+        for name in ["root", "localdup"] {
+            let o = run_account(name.as_bytes(), "sshd", &w.args, &w.env);
+            assert_eq!(o.result, AccountResult::Ignore, "{how} {name}");
+            assert_eq!(o.user_message, None);
+        }
+        let o = run_open_session(b"alice", "sshd", &w.args, &w.env);
+        assert_eq!(o.result, SessionResult::Ignore, "{how}");
+        assert!(!dir.join("home/alice").exists());
+    }
+}
+
 #[test]
 fn session_creates_the_home_once() {
     let w = world();
@@ -247,6 +321,69 @@ fn session_refuses_a_planted_symlink() {
     let o = run_open_session(b"bob", "sshd", &args, &w.env);
     assert_eq!(o.result, SessionResult::SessionErr, "{o:?}");
     assert!(!victim.join("bob").exists());
+}
+
+/// The class of issue 11 item 2 through the session phase: whatever home the cache gives, the
+/// session creates nothing in another account's home or in a place a user could have prepared, and
+/// fails (one error line, SESSION_ERR) instead.
+#[test]
+fn session_never_plants_a_home_in_someone_elses() {
+    let w = world();
+    let root = w.dir.path().join("home");
+    let la = root.join("localadmin");
+    // localadmin's home exists and is theirs, the way useradd makes it.
+    std::fs::create_dir(&la).unwrap();
+    std::os::unix::fs::chown(&la, Some(1001), Some(1001)).unwrap();
+    let expect_refused = |user: &str, why: &str| {
+        let o = run_open_session(user.as_bytes(), "sshd", &w.args, &w.env);
+        assert_eq!(o.result, SessionResult::SessionErr, "{user}: {o:?}");
+        let (level, line) = o.log.clone().unwrap();
+        assert_eq!(level, Level::Error, "{line}");
+        assert!(line.contains(why), "{user}: {line}");
+        assert!(!line.contains('\n'));
+        o
+    };
+    // Inside a local home (the audit's /home/localadmin/bin), and equal to it.
+    let o = expect_refused("mallory", "inside the home of local account localadmin");
+    assert_eq!(o.user_message, Some(decide::MSG_HOME_REFUSED));
+    assert!(!la.join("bin").exists());
+    expect_refused("trudy", "equal to the home of local account localadmin");
+    let md = std::fs::metadata(&la).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1001, 1001), "never chowned");
+    // A parent owned by a user (another account's home, say), then one writable by others
+    // (sticky or not), then a symlink: nothing created.
+    let shared = root.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, Some(100_002), Some(100_002)).unwrap();
+    expect_refused("oscar", "owned by uid 100002, not root");
+    std::os::unix::fs::chown(&shared, Some(0), Some(0)).unwrap();
+    for mode in [0o777, 0o1777, 0o775] {
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+        expect_refused("oscar", "writable by group or others");
+    }
+    assert!(!shared.join("oscar").exists());
+    std::fs::remove_dir(&shared).unwrap();
+    let elsewhere = w.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &shared).unwrap();
+    expect_refused("oscar", "is a symlink");
+    assert!(!elsewhere.join("oscar").exists());
+    // An existing home owned by another uid: reported, never handed to the user.
+    let bob = root.join("bob");
+    std::fs::create_dir(&bob).unwrap();
+    std::os::unix::fs::chown(&bob, Some(100_001), Some(100_001)).unwrap();
+    let o = expect_refused("bob", "owned by uid 100001");
+    assert_eq!(o.user_message, Some(decide::MSG_HOME_NOT_YOURS));
+    let md = std::fs::metadata(&bob).unwrap();
+    assert_eq!((md.uid(), md.gid()), (100_001, 100_001));
+    assert!(!bob.join(".profile").exists());
+    // And the ordinary case still works next to all that.
+    let o = run_open_session(b"alice", "sshd", &w.args, &w.env);
+    assert_eq!(o.result, SessionResult::Success, "{o:?}");
+    assert_eq!(
+        std::fs::metadata(root.join("alice")).unwrap().uid(),
+        100_001
+    );
 }
 
 #[test]

@@ -367,3 +367,65 @@ dir_edit() {
     usher_json_edit "$USHER_DIRECTORY" "$1"
 }
 set_active() { dir_edit "user('$1')['active'] = $2"; }
+
+# --- issue 11 (audit) helpers -------------------------------------------------------------------
+
+# local_user NAME UID [HOME]: a local account (passwd, shadow, group) with its home made the way
+# useradd makes it (owned by the user, mode 0755), unless HOME is "-" (then /nonexistent).
+local_user() {
+    local name=$1 uid=$2 home=${3:-/home/$1}
+    [ "$home" != - ] || home=/nonexistent
+    echo "$name:x:$uid:$uid:Local $name:$home:/bin/bash" >>/etc/passwd
+    echo "$name:*:19000:0:99999:7:::" >>/etc/shadow
+    echo "$name:x:$uid:" >>/etc/group
+    if [ "$home" != /nonexistent ]; then
+        mkdir -p -m 0755 "$home" && chown "$uid:$uid" "$home"
+    fi
+}
+
+# dir_add_user NAME UID [PYTHON]: a directory user shaped like access_directory's (home
+# /home/NAME), in no group; PYTHON then runs with the record as `u` and POSIX_U the extension's key,
+# e.g. "u[POSIX_U]['homeDirectory'] = '/home/x/y'" or "u['emails'] = [...]".
+dir_add_user() {
+    dir_edit "
+POSIX_U = 'urn:usher:params:scim:schemas:extension:posix:2.0:User'
+u = {'schemas': ['urn:ietf:params:scim:schemas:core:2.0:User', POSIX_U],
+     'id': 'u-$1', 'userName': '$1', 'displayName': '$1', 'active': True,
+     POSIX_U: {'uidNumber': $2, 'gidNumber': $2, 'homeDirectory': '/home/$1',
+               'loginShell': '/bin/bash'},
+     'meta': {'resourceType': 'User', 'created': '2024-01-01T00:00:00Z'}}
+${3:-}
+d['Users'].append(u)
+"
+}
+
+# dir_add_group ID DISPLAYNAME GID MEMBER...: a directory group with that id and displayName.
+dir_add_group() {
+    local id=$1 name=$2 gid=$3
+    shift 3
+    local members
+    members=$(printf "{'value': 'u-%s'}," "$@")
+    dir_edit "
+POSIX_G = 'urn:usher:params:scim:schemas:extension:posix:2.0:Group'
+d['Groups'].append({'schemas': ['urn:ietf:params:scim:schemas:core:2.0:Group', POSIX_G],
+    'id': '$id', 'displayName': '$name', POSIX_G: {'gidNumber': $gid},
+    'members': [$members], 'meta': {'resourceType': 'Group', 'created': '2024-01-01T00:00:00Z'}})
+"
+}
+
+# dir_join GROUP_DISPLAYNAME USER...: adds directory users to a directory group.
+dir_join() {
+    local g=$1
+    shift
+    local u
+    for u in "$@"; do
+        dir_edit "group('$g')['members'].append({'value': 'u-$u'})"
+    done
+}
+
+# user_cert NAME [PRINCIPALS]: a key pair $KEYS/NAME (made if missing) and its certificate from the
+# test CA with PRINCIPALS (default NAME), as $KEYS/NAME-cert.pub: `ssh_cert NAME NAME NAME ...`.
+user_cert() {
+    [ -f "$KEYS/$1" ] || ssh-keygen -q -t ed25519 -N '' -C "$1-key" -f "$KEYS/$1"
+    cert "$1" "$1" ca "${2:-$1}"
+}

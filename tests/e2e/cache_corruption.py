@@ -142,7 +142,8 @@ class Run:
 
     def violation(self, kind, detail):
         self.violations[kind] = self.violations.get(kind, 0) + 1
-        if len(self.examples) < 30:
+        # A few examples of each kind (one mutation can give hundreds of the same).
+        if self.violations[kind] <= 3:
             self.examples.append(f"{kind}: {detail}  [after: {self.what}]")
 
     def cmd(self, *argv):
@@ -246,7 +247,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("good")
     ap.add_argument("--users", required=True, help="file of directory user names, one a line")
-    ap.add_argument("--count", type=int, default=300)
+    ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--timeout", type=float, default=10.0)
     args = ap.parse_args()
@@ -267,14 +268,16 @@ def main():
     print(f"seed {args.seed}, {args.count} mutations of a {len(good)}-byte cache "
           f"({pages.count} pages of {pages.size} bytes, tables: {', '.join(pages.tables)})")
 
-    # What the good cache answers pam for each user: corruption must never turn a no into a yes.
+    # The users probed (40 of them, spread over the file), and what the good cache answers pam for
+    # each: corruption must never turn a no into a yes.
+    users = sorted(rng.sample(users, min(40, len(users))))
     install(good)
     refused = set()
     for u in users:
         r = run.cmd("pamtester", "sshd", u, "acct_mgmt")
         if r is None or r[0] != 0:
             refused.add(u)
-    print(f"good cache: {len(users) - len(refused)} of {len(users)} users pass pam acct_mgmt")
+    print(f"good cache: {len(users) - len(refused)} of {len(users)} probed users pass pam acct_mgmt")
     if run.violations:
         print("the good cache already fails:", run.examples)
         return 1

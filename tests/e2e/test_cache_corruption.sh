@@ -24,7 +24,7 @@ assert_eq 300 "$(wc -l < "$NS/users")" "usherd published the 300 users"
 
 context "corruption loop"
 python3 "$USHER_ROOT/tests/e2e/cache_corruption.py" "$NS/cache.good" --users "$NS/users" \
-    --seed "${USHER_CORRUPTION_SEED:-11}" --count "${USHER_CORRUPTION_COUNT:-250}" \
+    --seed "${USHER_CORRUPTION_SEED:-11}" --count "${USHER_CORRUPTION_COUNT:-200}" \
     || fail "corrupt caches gave the answers above"
 
 # The good cache answers again once it is back.

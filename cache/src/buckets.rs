@@ -15,7 +15,10 @@
 //! Lists up to [`INLINE_MEMBERS`] bytes are kept in the entry, so a lookup of most groups reads one
 //! blob; a longer list is marked [`EXTERNAL_MEMBERS`] and read from `groups.members` by gid, so
 //! large member lists (most of a large snapshot) are stored once.
+//!
+//! Every blob ends with its checksum (`sums.rs`), keyed by its table and bucket.
 
+use crate::sums::Kind;
 use crate::{chunks, Error, GroupRef, PasswdRef, Result};
 use siphasher::sip::SipHasher13;
 use std::ffi::CStr;
@@ -44,6 +47,18 @@ impl Column {
             Column::GroupByGid => c"group_by_gid",
             Column::UserGroupIds => c"users",
             Column::GroupMembers => c"groups",
+        }
+    }
+
+    /// The kind of blob the column holds, for its checksum.
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Column::PasswdByName => Kind::PasswdByName,
+            Column::PasswdByUid => Kind::PasswdByUid,
+            Column::GroupByName => Kind::GroupByName,
+            Column::GroupByGid => Kind::GroupByGid,
+            Column::UserGroupIds => Kind::UserGroupIds,
+            Column::GroupMembers => Kind::GroupMembers,
         }
     }
 
@@ -237,6 +252,19 @@ fn group_at(bucket: &[u8], offset: usize) -> Result<Option<(BucketGroup<'_>, usi
         },
         next,
     )))
+}
+
+/// Runs `f` on every group entry of `bucket` (the daemon's full check of a published file).
+pub(crate) fn each_group(
+    bucket: &[u8],
+    mut f: impl FnMut(&BucketGroup<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut offset = 0;
+    while let Some((entry, next)) = group_at(bucket, offset)? {
+        f(&entry)?;
+        offset = next;
+    }
+    Ok(())
 }
 
 /// The group entry in `bucket` for which `matches` holds.

@@ -82,6 +82,16 @@ pub(crate) fn entry_at(chunk: &[u8], offset: usize) -> Result<Option<(PasswdRef<
     Ok(Some((entry, offset + used)))
 }
 
+/// Runs `f` on every entry of `chunk` (a chunk or a passwd bucket); returns how many there were.
+pub(crate) fn each(chunk: &[u8], mut f: impl FnMut(&PasswdRef<'_>) -> Result<()>) -> Result<u64> {
+    let (mut offset, mut count) = (0, 0);
+    while let Some((entry, next)) = entry_at(chunk, offset)? {
+        f(&entry)?;
+        (offset, count) = (next, count + 1);
+    }
+    Ok(count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

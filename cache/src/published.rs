@@ -78,8 +78,10 @@ impl Published {
     /// Opens the snapshot at `path` (checked as `Reader::open` checks it) and indexes its users and
     /// groups by directory id.
     pub fn open(path: &Path) -> Result<Published> {
-        // The same refusals as the modules' (version, truncation, garbage).
+        // The same refusals as the modules' (trust, version, truncation, garbage), and a full
+        // check of every checksum, name and number: a corrupt file is never the previous state.
         let reader = Reader::open(path)?;
+        reader.verify_all()?;
         let meta = reader.meta()?;
         let conn = &reader.conn;
         let index = |sql: &str| -> Result<Vec<(u64, u32)>> {
@@ -149,22 +151,11 @@ impl Published {
             let mut st = self.reader.conn.prepare_cached(
                 "SELECT name, gid, directory_id, members FROM groups WHERE gid = ?1",
             )?;
-            let group = st
-                .query_row([gid], |r| {
-                    Ok(Group {
-                        name: r.get(0)?,
-                        gid: r.get(1)?,
-                        directory_id: r.get(2)?,
-                        members: r
-                            .get_ref(3)?
-                            .as_str()?
-                            .split(',')
-                            .filter(|m| !m.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                    })
-                })
-                .optional()?;
+            let mut rows = st.query([gid])?;
+            let group = match rows.next()? {
+                Some(r) => Some(crate::reader::group_from_row(r)?),
+                None => None,
+            };
             if let Some(group) = group.filter(|g| g.directory_id.as_deref() == Some(directory_id)) {
                 return Ok(Some(group));
             }

@@ -205,15 +205,20 @@ impl Blob {
         }
     }
 
-    /// Replaces `out` with the current row's bytes.
-    pub(crate) fn read_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+    /// Replaces `out` with the current row's bytes, refusing more than `max` of them.
+    pub(crate) fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> Result<()> {
         // SAFETY: live handle.
         let len = unsafe { ffi::sqlite3_blob_bytes(self.blob.as_ptr()) };
         out.clear();
         let Ok(size) = usize::try_from(len) else {
             return Ok(());
         };
-        out.reserve(size);
+        if size > max {
+            return Err(Error::InvalidSnapshot(format!(
+                "a blob of {size} bytes, more than {max}"
+            )));
+        }
+        crate::try_reserve(out, size, "blob")?;
         // SAFETY: `out` has room for `size` bytes; SQLite writes exactly `len` of them on success,
         // and the length is set only then.
         let rc =

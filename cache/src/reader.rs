@@ -11,6 +11,8 @@ use crate::chunks;
 use crate::fork;
 use crate::raw::{Bind, Blob, Statement};
 use crate::schema::SCHEMA_VERSION;
+use crate::sums::{self, Kind};
+use crate::{names, trust, try_reserve, MAX_BLOB_BYTES};
 use crate::{Error, Group, Meta, Result, Snapshot, User};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::cell::RefCell;
@@ -131,13 +133,15 @@ struct Blobs {
     list: Vec<u8>,
 }
 
-/// Reads `row` of `column` into `out`, opening the column's handle if needed.
+/// Reads `row` of `column` into `out` (at most `max` bytes), opening the column's handle if
+/// needed. The caller verifies the checksum.
 fn read_blob(
     handles: &mut [Option<Blob>; COLUMNS],
     db: *mut rusqlite::ffi::sqlite3,
     column: Column,
     row: i64,
     out: &mut Vec<u8>,
+    max: usize,
 ) -> Result<()> {
     let slot = &mut handles[column as usize];
     let blob = match slot {
@@ -153,20 +157,89 @@ fn read_blob(
         // `Reader`).
         None => slot.insert(unsafe { Blob::open(db, column.table(), column.column(), row)? }),
     };
-    blob.read_into(out)
+    blob.read_into(out, max)
+}
+
+fn refused(what: String) -> Error {
+    Error::InvalidSnapshot(what)
+}
+
+/// What the reader never hands out, whatever the file holds: uid or gid 0, or a name that breaks
+/// the name rules (empty included).
+pub(crate) fn check_passwd(p: &PasswdRef<'_>) -> Result<()> {
+    if p.uid == 0 || p.gid == 0 {
+        return Err(refused(format!(
+            "an entry with uid {} gid {}",
+            p.uid, p.gid
+        )));
+    }
+    if !names::is_valid_name(p.name) {
+        return Err(refused(format!(
+            "a user name that breaks the name rules ({:?})",
+            String::from_utf8_lossy(p.name)
+        )));
+    }
+    Ok(())
+}
+
+/// The same for a group and each of its members.
+pub(crate) fn check_group(g: &GroupRef<'_>) -> Result<()> {
+    if g.gid == 0 {
+        return Err(refused("a group with gid 0".into()));
+    }
+    if !names::is_valid_name(g.name) {
+        return Err(refused(format!(
+            "a group name that breaks the name rules ({:?})",
+            String::from_utf8_lossy(g.name)
+        )));
+    }
+    if !g.members.is_empty() && !g.members.split(|&b| b == b',').all(names::is_valid_name) {
+        return Err(refused(format!(
+            "group {} lists a member name that breaks the name rules",
+            g.gid
+        )));
+    }
+    Ok(())
+}
+
+/// The gids of a `,`-joined list, each checked (never 0), in a fallibly allocated vector.
+pub(crate) fn parse_gids(list: &[u8]) -> Result<Vec<u32>> {
+    let mut gids = Vec::new();
+    if list.is_empty() {
+        return Ok(gids);
+    }
+    // Each gid takes at least two bytes with its comma.
+    try_reserve(&mut gids, list.len() / 2 + 1, "group list")?;
+    for item in list.split(|&b| b == b',') {
+        let gid = std::str::from_utf8(item)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u32>().ok())
+            .filter(|&gid| gid != 0)
+            .ok_or_else(|| {
+                refused(format!(
+                    "bad gid {:?} in a group list",
+                    String::from_utf8_lossy(item)
+                ))
+            })?;
+        gids.push(gid);
+    }
+    Ok(gids)
 }
 
 pub struct Reader {
     // Declared before `conn`: blob handles are closed before their connection.
     blobs: RefCell<Blobs>,
     pub(crate) conn: Connection,
-    layout: Layout,
+    pub(crate) layout: Layout,
     path: PathBuf,
-    file_id: (u64, u64),
+    file_id: FileId,
     pid: u32,
     forks: u64,
     recheck_interval: Duration,
     last_check: Duration,
+    /// The bound on one blob read (`MAX_BLOB_BYTES`; lowered in tests).
+    max_blob_bytes: usize,
 }
 
 /// The passwd columns, as a macro so queries stay `&'static str` (no formatting per lookup).
@@ -209,9 +282,26 @@ pub(crate) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// The items of a `,`-joined list column (none for an empty string).
-fn split_list(list: &str) -> impl Iterator<Item = &str> {
-    list.split(',').filter(|item| !item.is_empty())
+/// A group from the columns `name, gid, directory_id, members`, its members' checksum verified
+/// and every name and number checked.
+pub(crate) fn group_from_row(r: &Row<'_>) -> Result<Group> {
+    let name: String = r.get(0)?;
+    let gid: u32 = r.get(1)?;
+    let stored = r.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+    let members = sums::verify_members(stored, gid, name.as_bytes())?;
+    let group = GroupRef {
+        name: name.as_bytes(),
+        gid,
+        members,
+    };
+    check_group(&group)?;
+    let members = group.members().map(owned).collect();
+    Ok(Group {
+        name,
+        gid,
+        directory_id: r.get(2)?,
+        members,
+    })
 }
 
 /// The bucket layout from `meta`.
@@ -269,13 +359,19 @@ fn stat(path: &Path) -> Result<std::fs::Metadata> {
     })
 }
 
-fn file_id(md: &std::fs::Metadata) -> (u64, u64) {
-    (md.dev(), md.ino())
+/// What identifies the snapshot a handle reads: its inode, and its ctime, which any write, chmod
+/// or chown changes (a published snapshot is never modified, so a changed ctime means someone
+/// changed it in place, and the handle reopens the path, checking it again).
+type FileId = (u64, u64, i64, i64);
+
+fn file_id(md: &std::fs::Metadata) -> FileId {
+    (md.dev(), md.ino(), md.ctime(), md.ctime_nsec())
 }
 
 impl Reader {
     /// Opens the snapshot at `path` and checks its schema version. Fails at once (no waiting, no
-    /// retry) if the file is missing, unreadable, corrupt or of another version.
+    /// retry) if the file is missing, unreadable, corrupt or of another version, or if someone
+    /// other than root could have written it or a directory above it (`Error::Untrusted`).
     pub fn open(path: &Path) -> Result<Reader> {
         if path
             .as_os_str()
@@ -285,15 +381,37 @@ impl Reader {
         {
             return Err(Error::InvalidSnapshot("non-ASCII cache path".into()));
         }
+        // A publish between our open and SQLite's gives SQLite a newer file than the one checked:
+        // try again (a publish takes seconds, so a second try finds the path settled).
+        for _ in 0..3 {
+            if let Some(reader) = Self::open_once(path)? {
+                return Ok(reader);
+            }
+        }
+        Err(Error::InvalidSnapshot(format!(
+            "{} kept being replaced while it was opened",
+            path.display()
+        )))
+    }
+
+    /// One attempt: `None` if the path named another file after SQLite's open than before.
+    fn open_once(path: &Path) -> Result<Option<Reader>> {
         let forks = fork::generation();
-        let md = stat(path)?;
+        // Checked on the open descriptor, which is held (pinning the inode) until SQLite has
+        // opened the path and the path is seen to still name it (see trust.rs).
+        let (file, md) = trust::open_trusted(path)?;
         let (file_id, file_len) = (file_id(&md), md.len());
         let conn = Connection::open_with_flags(
             immutable_uri(path),
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )?;
+        if !trust::still_names(path, &md) {
+            return Ok(None);
+        }
+        drop(file);
         // Sorting never spills to a temp file (whose directory SQLite would take from TMPDIR).
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -318,7 +436,7 @@ impl Reader {
         // read (which also makes a garbage file fail here rather than mid-lookup) opens it.
         conn.execute_batch("BEGIN")?;
         let layout = read_layout(&conn)?;
-        Ok(Reader {
+        Ok(Some(Reader {
             blobs: RefCell::new(Blobs::default()),
             conn,
             layout,
@@ -328,7 +446,15 @@ impl Reader {
             forks,
             recheck_interval: Duration::ZERO,
             last_check: coarse_now(),
-        })
+            max_blob_bytes: MAX_BLOB_BYTES,
+        }))
+    }
+
+    /// Lowers the bound on one blob read (tests of the bound).
+    #[cfg(test)]
+    pub(crate) fn with_max_blob_bytes(mut self, max: usize) -> Self {
+        self.max_blob_bytes = max;
+        self
     }
 
     /// Look at the path for a newer snapshot at most this often (default: at every `is_current`).
@@ -340,7 +466,8 @@ impl Reader {
     }
 
     /// False when this handle must not be used any more: the process forked since it was opened,
-    /// or the published path now names another file (or none).
+    /// or the published path now names another file (or none), or the file was changed in place
+    /// (a chmod that let others write it, say).
     pub fn is_current(&mut self) -> bool {
         if self.forked() {
             return false;
@@ -389,9 +516,22 @@ impl Reader {
         matches: impl Fn(&PasswdRef<'_>) -> bool,
         f: impl FnOnce(&PasswdRef<'_>) -> T,
     ) -> Result<Option<T>> {
+        let max = self.max_blob_bytes;
         self.with_blobs(|blobs, db| {
-            read_blob(&mut blobs.handles, db, table, bucket, &mut blobs.bucket)?;
-            Ok(buckets::find_passwd(&blobs.bucket, matches)?.map(|p| f(&p)))
+            read_blob(
+                &mut blobs.handles,
+                db,
+                table,
+                bucket,
+                &mut blobs.bucket,
+                max,
+            )?;
+            let entries = sums::verify(&blobs.bucket, table.kind(), bucket)?;
+            let Some(found) = buckets::find_passwd(entries, matches)? else {
+                return Ok(None);
+            };
+            check_passwd(&found)?;
+            Ok(Some(f(&found)))
         })
     }
 
@@ -403,25 +543,32 @@ impl Reader {
         matches: impl Fn(&GroupRef<'_>) -> bool,
         f: impl FnOnce(&GroupRef<'_>) -> T,
     ) -> Result<Option<T>> {
+        let max = self.max_blob_bytes;
         self.with_blobs(|blobs, db| {
             let Blobs {
                 handles,
                 bucket: bucket_bytes,
                 list,
             } = blobs;
-            read_blob(handles, db, table, bucket, bucket_bytes)?;
-            let Some(found) = buckets::find_group(bucket_bytes, matches)? else {
+            read_blob(handles, db, table, bucket, bucket_bytes, max)?;
+            let entries = sums::verify(bucket_bytes, table.kind(), bucket)?;
+            let Some(found) = buckets::find_group(entries, matches)? else {
                 return Ok(None);
             };
-            let group = found.group;
-            if !found.external_members {
-                return Ok(Some(f(&group)));
+            let mut group = found.group;
+            if found.external_members {
+                read_blob(
+                    handles,
+                    db,
+                    Column::GroupMembers,
+                    group.gid.into(),
+                    list,
+                    max,
+                )?;
+                group.members = sums::verify_members(list, group.gid, group.name)?;
             }
-            read_blob(handles, db, Column::GroupMembers, group.gid.into(), list)?;
-            Ok(Some(f(&GroupRef {
-                members: list,
-                ..group
-            })))
+            check_group(&group)?;
+            Ok(Some(f(&group)))
         })
     }
 
@@ -488,26 +635,22 @@ impl Reader {
     pub fn group_ids_of(&self, user_name: &str) -> Result<Option<Vec<u32>>> {
         let name = user_name.as_bytes();
         let bucket = self.layout.passwd_by_name(name);
+        let max = self.max_blob_bytes;
         self.with_blobs(|blobs, db| {
             let Blobs {
                 handles,
                 bucket: bucket_bytes,
                 list,
             } = blobs;
-            read_blob(handles, db, Column::PasswdByName, bucket, bucket_bytes)?;
-            let Some(user) = buckets::find_passwd(bucket_bytes, |p| p.name == name)? else {
+            read_blob(handles, db, Column::PasswdByName, bucket, bucket_bytes, max)?;
+            let entries = sums::verify(bucket_bytes, Kind::PasswdByName, bucket)?;
+            let Some(user) = buckets::find_passwd(entries, |p| p.name == name)? else {
                 return Ok(None);
             };
-            read_blob(handles, db, Column::UserGroupIds, user.uid.into(), list)?;
-            let list = std::str::from_utf8(list)
-                .map_err(|_| Error::InvalidSnapshot("group list is not UTF-8".into()))?;
-            split_list(list)
-                .map(|gid| {
-                    gid.parse()
-                        .map_err(|_| Error::InvalidSnapshot(format!("bad gid {gid:?}")))
-                })
-                .collect::<Result<Vec<u32>>>()
-                .map(Some)
+            check_passwd(&user)?;
+            let uid = i64::from(user.uid);
+            read_blob(handles, db, Column::UserGroupIds, uid, list, max)?;
+            parse_gids(sums::verify(list, Kind::UserGroupIds, uid)?).map(Some)
         })
     }
 
@@ -558,6 +701,19 @@ impl Reader {
         let Some((passwd, active, can_login, can_sudo, directory_id, directory_name)) = row else {
             return Ok(None);
         };
+        // The row the access decision rests on must agree with the checksummed passwd bucket.
+        let agrees = self.with_user_by_name(name, |p| {
+            p.name == passwd.name.as_bytes()
+                && (p.uid, p.gid) == (passwd.uid, passwd.gid)
+                && p.gecos == passwd.gecos.as_bytes()
+                && p.home == passwd.home.as_bytes()
+                && p.shell == passwd.shell.as_bytes()
+        })?;
+        if agrees != Some(true) {
+            return Err(refused(format!(
+                "the users row of {name:?} disagrees with its passwd entry"
+            )));
+        }
         let list = |sql: &str| -> Result<Vec<String>> {
             let mut st = self.conn.prepare_cached(sql)?;
             let rows = st.query_map([passwd.uid], |r| r.get(0))?;
@@ -608,6 +764,102 @@ impl Reader {
         })
     }
 
+    /// Reads and checks everything a reader could hand out: the checksum of every bucket, chunk
+    /// and list, every name and number in them, and every `users` row against its checksummed
+    /// passwd entry. The daemon runs it before it takes a published file for its previous state.
+    pub fn verify_all(&self) -> Result<()> {
+        let max = self.max_blob_bytes;
+        let tables = [
+            (Column::PasswdByName, self.layout.passwd_buckets),
+            (Column::PasswdByUid, self.layout.passwd_buckets),
+            (Column::GroupByName, self.layout.group_buckets),
+            (Column::GroupByGid, self.layout.group_buckets),
+        ];
+        for (column, count) in tables {
+            for bucket in 0..i64::try_from(count).unwrap_or(i64::MAX) {
+                self.with_blobs(|blobs, db| {
+                    read_blob(
+                        &mut blobs.handles,
+                        db,
+                        column,
+                        bucket,
+                        &mut blobs.bucket,
+                        max,
+                    )?;
+                    let entries = sums::verify(&blobs.bucket, column.kind(), bucket)?;
+                    match column {
+                        Column::PasswdByName | Column::PasswdByUid => {
+                            chunks::each(entries, check_passwd).map(|_| ())
+                        }
+                        _ => buckets::each_group(entries, |g| {
+                            check_group(&GroupRef {
+                                members: if g.external_members {
+                                    b""
+                                } else {
+                                    g.group.members
+                                },
+                                ..g.group
+                            })
+                        }),
+                    }
+                })?;
+            }
+        }
+        let mut chunked = 0u64;
+        {
+            let mut st = self.conn.prepare("SELECT id, entries FROM passwd_chunks")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                let stored = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                chunked +=
+                    chunks::each(sums::verify(stored, Kind::PasswdChunk, id)?, check_passwd)?;
+            }
+        }
+        let mut users = 0u64;
+        {
+            let mut st = self
+                .conn
+                .prepare("SELECT name, uid, gid, gecos, home, shell, group_ids FROM users")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let text = |i: usize| -> Result<&[u8]> {
+                    Ok(r.get_ref(i)?.as_bytes().map_err(rusqlite::Error::from)?)
+                };
+                let row = PasswdRef {
+                    name: text(0)?,
+                    uid: r.get(1)?,
+                    gid: r.get(2)?,
+                    gecos: text(3)?,
+                    home: text(4)?,
+                    shell: text(5)?,
+                };
+                check_passwd(&row)?;
+                if self.with_user_by_uid(row.uid, |p| *p == row)? != Some(true) {
+                    return Err(refused(format!(
+                        "the users row of uid {} disagrees with its passwd entry",
+                        row.uid
+                    )));
+                }
+                parse_gids(sums::verify(text(6)?, Kind::UserGroupIds, row.uid.into())?)?;
+                users += 1;
+            }
+        }
+        if chunked != users {
+            return Err(refused(format!(
+                "{users} users but {chunked} entries in passwd chunks"
+            )));
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT name, gid, directory_id, members FROM groups")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            group_from_row(r)?;
+        }
+        Ok(())
+    }
+
     /// The whole snapshot, for the daemon's comparison of a new sync with what is published.
     pub fn load_snapshot(&self) -> Result<Snapshot> {
         let mut users: Vec<User> = {
@@ -619,6 +871,16 @@ impl Reader {
             let rows = st.query_map([], user_from_row)?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        for u in &users {
+            check_passwd(&PasswdRef {
+                name: u.name.as_bytes(),
+                uid: u.uid,
+                gid: u.gid,
+                gecos: u.gecos.as_bytes(),
+                home: u.home.as_bytes(),
+                shell: u.shell.as_bytes(),
+            })?;
+        }
         let index: HashMap<u32, usize> =
             users.iter().enumerate().map(|(i, u)| (u.uid, i)).collect();
         type Field = fn(&mut User) -> &mut Vec<String>;
@@ -646,22 +908,14 @@ impl Reader {
                 }
             }
         }
-        let groups: Vec<Group> = {
-            let mut st = self
-                .conn
-                .prepare("SELECT name, gid, directory_id, members FROM groups ORDER BY gid")?;
-            let rows = st.query_map([], |r| {
-                Ok(Group {
-                    name: r.get(0)?,
-                    gid: r.get(1)?,
-                    directory_id: r.get(2)?,
-                    members: split_list(r.get_ref(3)?.as_str()?)
-                        .map(str::to_string)
-                        .collect(),
-                })
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
+        let mut groups: Vec<Group> = Vec::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT name, gid, directory_id, members FROM groups ORDER BY gid")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            groups.push(group_from_row(r)?);
+        }
         Ok(Snapshot { users, groups })
     }
 }
@@ -730,11 +984,14 @@ impl Cursor for GroupScan {
             return Ok(None);
         }
         let row = self.stmt.row();
-        Ok(Some(f(&GroupRef {
-            gid: row.id(0)?,
-            name: row.bytes(1),
-            members: row.bytes(2),
-        })))
+        let (gid, name) = (row.id(0)?, row.bytes(1));
+        let group = GroupRef {
+            gid,
+            name,
+            members: sums::verify_members(row.bytes(2), gid, name)?,
+        };
+        check_group(&group)?;
+        Ok(Some(f(&group)))
     }
 
     fn advance(&mut self) -> Result<()> {
@@ -774,7 +1031,7 @@ impl UserScan {
     fn after(reader: Reader, last_name: Vec<u8>) -> Result<UserScan> {
         // From the chunk whose first entry is the last one at or before `last_name` (all chunks
         // for an empty name).
-        let sql = c"SELECT entries FROM passwd_chunks WHERE id >= coalesce(\
+        let sql = c"SELECT entries, id FROM passwd_chunks WHERE id >= coalesce(\
             (SELECT max(id) FROM passwd_chunks WHERE first_name <= ?1), 0) ORDER BY id";
         // SAFETY: the connection is live and outlives the statement (field order above).
         let mut stmt = unsafe { Statement::prepare(reader.conn.handle(), sql)? };
@@ -812,7 +1069,14 @@ impl Cursor for UserScan {
                     self.done = true;
                     return Ok(None);
                 }
-                self.chunk.extend_from_slice(self.stmt.row().bytes(0));
+                let row = self.stmt.row();
+                let stored = row.bytes(0);
+                if stored.len() > self.reader.max_blob_bytes {
+                    return Err(refused(format!("a passwd chunk of {} bytes", stored.len())));
+                }
+                let entries = sums::verify(stored, Kind::PasswdChunk, row.int(1))?;
+                try_reserve(&mut self.chunk, entries.len(), "passwd chunk")?;
+                self.chunk.extend_from_slice(entries);
                 continue;
             }
             let Some((entry, next)) = chunks::entry_at(&self.chunk, self.offset)? else {
@@ -826,6 +1090,7 @@ impl Cursor for UserScan {
                     continue;
                 }
             }
+            check_passwd(&entry)?;
             let start = entry.name.as_ptr() as usize - self.chunk.as_ptr() as usize;
             self.peeked = Some((next, start..start + entry.name.len()));
             return Ok(Some(f(&entry)));

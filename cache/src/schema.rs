@@ -1,7 +1,7 @@
 //! The cache schema. Any change to it bumps `SCHEMA_VERSION`; a reader that meets another version
 //! refuses the file (the modules then answer UNAVAIL) rather than guess.
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The modules' point lookups read the bucket tables (`buckets.rs`) through blob handles. The
 /// other tables are shaped for everything else, each lookup a single b-tree descent: users and
@@ -9,7 +9,8 @@ pub const SCHEMA_VERSION: i64 = 3;
 /// both ways as lists in one column (`groups.members`: member names joined by `,`;
 /// `users.group_ids`: gids joined by `,`; names never contain `,`), so `getgrnam` and
 /// `initgroups_dyn` read one row however large the group, and a snapshot with millions of
-/// memberships is written in seconds.
+/// memberships is written in seconds. Both lists are stored as blobs that end with their checksum
+/// (`sums.rs`), as do the bucket and chunk blobs (version 4).
 ///
 /// The tables come first and their secondary indexes after the rows are in (`CREATE_INDEXES`):
 /// building an index over a full table is one sort, far cheaper than keeping it ordered row by row,
@@ -32,7 +33,7 @@ CREATE TABLE users (
     can_sudo       INTEGER NOT NULL,
     directory_id   TEXT NOT NULL,
     directory_name TEXT NOT NULL,
-    group_ids      TEXT NOT NULL
+    group_ids      BLOB NOT NULL
 );
 
 -- Every passwd entry again, in name order, packed (see chunks.rs) for enumeration.
@@ -70,7 +71,7 @@ CREATE TABLE groups (
     gid          INTEGER PRIMARY KEY,
     name         TEXT NOT NULL,
     directory_id TEXT,
-    members      TEXT NOT NULL
+    members      BLOB NOT NULL
 );
 ";
 

@@ -5,6 +5,7 @@
 
 use crate::rows::{GroupRow, UserRow};
 use crate::schema::{CREATE_INDEXES, CREATE_TABLES, SCHEMA_VERSION};
+use crate::sums::{self, Kind};
 use crate::{buckets, chunks};
 use crate::{Error, Meta, Result, Snapshot};
 use rusqlite::{params, Connection, OpenFlags, Statement};
@@ -139,11 +140,31 @@ pub struct Sink<'c> {
     put_group: Statement<'c>,
     /// Reused for every joined list, so rows cost no allocation of their own.
     list: String,
+    /// The list with its checksum, as stored.
+    stored: Vec<u8>,
+}
+
+/// `list` followed by its checksum as blob `row` of `kind` (or, for a group's members, with
+/// `name` the group's), into `out`.
+fn stored_list(out: &mut Vec<u8>, list: &str, kind: Kind, row: u32, name: Option<&str>) {
+    out.clear();
+    out.extend_from_slice(list.as_bytes());
+    match name {
+        Some(name) => sums::append_members(out, row, name.as_bytes()),
+        None => sums::append(out, kind, row.into()),
+    }
 }
 
 impl Sink<'_> {
     pub fn user(&mut self, u: &UserRow<'_>) -> Result<()> {
         join_list(&mut self.list, u.group_ids.iter())?;
+        stored_list(
+            &mut self.stored,
+            &self.list,
+            Kind::UserGroupIds,
+            u.uid,
+            None,
+        );
         self.put_user.execute(params![
             u.uid,
             u.name,
@@ -156,7 +177,7 @@ impl Sink<'_> {
             u.can_sudo,
             u.directory_id,
             u.directory_name,
-            self.list
+            self.stored
         ])?;
         for email in u.emails {
             self.put_email.execute(params![u.uid, email])?;
@@ -175,8 +196,15 @@ impl Sink<'_> {
         members.sort_unstable();
         members.dedup();
         join_list(&mut self.list, members.iter())?;
+        stored_list(
+            &mut self.stored,
+            &self.list,
+            Kind::GroupMembers,
+            g.gid,
+            Some(g.name),
+        );
         self.put_group
-            .execute(params![g.gid, g.name, g.directory_id, self.list])?;
+            .execute(params![g.gid, g.name, g.directory_id, self.stored])?;
         Ok(())
     }
 }
@@ -227,6 +255,7 @@ where
                 "INSERT INTO groups (gid, name, directory_id, members) VALUES (?1, ?2, ?3, ?4)",
             )?,
             list: String::new(),
+            stored: Vec::new(),
         };
         write(&mut sink)?;
     }
@@ -294,6 +323,7 @@ fn write_passwd(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout) -> Res
         tx.prepare("INSERT INTO passwd_chunks (id, first_name, entries) VALUES (?1, ?2, ?3)")?;
     // (bucket, start, end) of each packed entry, for each bucket table.
     let (mut packed, mut by_name, mut by_uid) = (Vec::new(), Vec::new(), Vec::new());
+    let mut blob = Vec::new();
     let (mut id, mut count, mut first, mut chunk_start) = (0i64, 0usize, String::new(), 0);
     let mut rows = users.query([])?;
     while let Some(row) = rows.next()? {
@@ -309,20 +339,39 @@ fn write_passwd(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout) -> Res
         }
         count += 1;
         if count == chunks::ENTRIES_PER_CHUNK {
-            put_chunk.execute(params![id, first, packed.get(chunk_start..)])?;
+            chunk_blob(&mut blob, packed.get(chunk_start..), id);
+            put_chunk.execute(params![id, first, blob])?;
             (id, count, chunk_start) = (id + 1, 0, packed.len());
         }
     }
     if count > 0 {
-        put_chunk.execute(params![id, first, packed.get(chunk_start..)])?;
+        chunk_blob(&mut blob, packed.get(chunk_start..), id);
+        put_chunk.execute(params![id, first, blob])?;
     }
-    for (table, mut entries) in [("passwd_by_name", by_name), ("passwd_by_uid", by_uid)] {
+    for (table, kind, mut entries) in [
+        ("passwd_by_name", Kind::PasswdByName, by_name),
+        ("passwd_by_uid", Kind::PasswdByUid, by_uid),
+    ] {
         entries.sort_unstable();
-        put_buckets(tx, table, layout.passwd_buckets, &entries, |e, out| {
-            out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
-        })?;
+        put_buckets(
+            tx,
+            table,
+            kind,
+            layout.passwd_buckets,
+            &entries,
+            |e, out| {
+                out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
+            },
+        )?;
     }
     Ok(())
+}
+
+/// A passwd chunk as stored: its entries, then their checksum.
+fn chunk_blob(out: &mut Vec<u8>, entries: Option<&[u8]>, id: i64) {
+    out.clear();
+    out.extend_from_slice(entries.unwrap_or_default());
+    sums::append(out, Kind::PasswdChunk, id);
 }
 
 /// Fills the group bucket tables from the finished `groups` table. Entries hold at most
@@ -335,7 +384,7 @@ fn write_group_buckets(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout)
     {
         let mut groups = tx.prepare(&format!(
             "SELECT gid, name, iif(octet_length(members) <= {}, members, NULL) FROM groups",
-            buckets::INLINE_MEMBERS
+            buckets::INLINE_MEMBERS + sums::SUM_LEN
         ))?;
         let mut rows = groups.query([])?;
         while let Some(row) = rows.next()? {
@@ -344,7 +393,9 @@ fn write_group_buckets(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout)
             let members = row
                 .get_ref(2)?
                 .as_bytes_or_null()
-                .map_err(|e| Error::InvalidSnapshot(format!("groups.members: {e}")))?;
+                .map_err(|e| Error::InvalidSnapshot(format!("groups.members: {e}")))?
+                .map(|stored| sums::verify_members(stored, gid, name))
+                .transpose()?;
             let start = packed.len();
             if buckets::push_group(&mut packed, gid, name, members) {
                 by_gid.push((layout.group_by_gid(gid), start, packed.len()));
@@ -352,9 +403,12 @@ fn write_group_buckets(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout)
             }
         }
     }
-    for (table, mut entries) in [("group_by_name", by_name), ("group_by_gid", by_gid)] {
+    for (table, kind, mut entries) in [
+        ("group_by_name", Kind::GroupByName, by_name),
+        ("group_by_gid", Kind::GroupByGid, by_gid),
+    ] {
         entries.sort_unstable();
-        put_buckets(tx, table, layout.group_buckets, &entries, |e, out| {
+        put_buckets(tx, table, kind, layout.group_buckets, &entries, |e, out| {
             out.extend_from_slice(packed.get(e.1..e.2).unwrap_or_default());
         })?;
     }
@@ -366,6 +420,7 @@ fn write_group_buckets(tx: &rusqlite::Transaction<'_>, layout: &buckets::Layout)
 fn put_buckets<T: BucketItem>(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
+    kind: Kind,
     count: u64,
     items: &[T],
     pack: impl Fn(&T, &mut Vec<u8>),
@@ -380,6 +435,7 @@ fn put_buckets<T: BucketItem>(
         while let Some(item) = items.next_if(|item| item.bucket() == bucket) {
             pack(item, &mut blob);
         }
+        sums::append(&mut blob, kind, bucket);
         put.execute(params![bucket, blob])?;
     }
     Ok(())

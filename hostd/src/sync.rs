@@ -10,6 +10,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use usher_cache::{Meta, Published};
 
+mod record;
+use record::{record_path, Identity, PublishRecord};
+
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/usher/private/state.json";
 
 /// The files a sync reads and writes; fixed on a real host, replaced in tests.
@@ -92,18 +95,75 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// The published snapshot, if there is a readable one.
-fn open_previous(paths: &Paths) -> Option<Published> {
-    if !paths.cache.exists() {
-        return None;
+/// The published snapshot as this sync may use it: as the previous state (for the mapping's
+/// keep-the-previous-entry fallback, the deletion guard and the comparison) only if it is
+/// trusted, intact and still the very file this daemon published; with the reason it must be
+/// republished otherwise.
+struct Previous {
+    published: Option<Published>,
+    /// What this daemon last published (kept in its private state).
+    record: Option<PublishRecord>,
+    /// Whether the published file is exactly the one `record` describes.
+    ours: bool,
+    /// Why the published file is not taken as ours, for one log line and the report.
+    distrust: Option<String>,
+}
+
+fn open_previous(paths: &Paths) -> Previous {
+    let record = PublishRecord::load(&record_path(&paths.state));
+    let mut previous = Previous {
+        published: None,
+        record,
+        ours: false,
+        distrust: None,
+    };
+    if std::fs::symlink_metadata(&paths.cache).is_err() {
+        return previous;
     }
-    match Published::open(&paths.cache) {
-        Ok(p) => Some(p),
+    // Before the open, so a file changed while it is read is not taken for ours.
+    let identity = Identity::of(&paths.cache);
+    let published = match Published::open(&paths.cache) {
+        Ok(p) => p,
+        Err(usher_cache::Error::Untrusted(why)) => {
+            previous.distrust = Some(format!(
+                "the published cache is not trusted ({why}): not used as the previous state; republishing"
+            ));
+            return previous;
+        }
         Err(e) => {
-            log::warn!("the published cache is unreadable and will be replaced: {e}");
-            None
+            previous.distrust = Some(format!(
+                "the published cache is unreadable or corrupt ({e}): not used as the previous state; republishing"
+            ));
+            return previous;
+        }
+    };
+    match (&previous.record, identity) {
+        (Some(r), Ok(now)) if r.identity == now => {
+            previous.ours = true;
+            previous.published = Some(published);
+        }
+        (Some(r), Ok(now)) => {
+            previous.distrust = Some(format!(
+                "the published cache was changed since this daemon published it ({}): treated as tampered, not used as the previous state; republishing",
+                now.differences(&r.identity)
+            ));
+        }
+        (_, Err(e)) => {
+            previous.distrust = Some(format!(
+                "cannot stat the published cache ({e}): republishing"
+            ));
+        }
+        (None, Ok(_)) => {
+            // Root-owned, intact and well-formed, but no record says this daemon wrote it (its
+            // private state was lost): usable as the previous state, republished to be vouched for.
+            previous.distrust = Some(
+                "no record of publishing the cache in the daemon's private state: republishing"
+                    .to_string(),
+            );
+            previous.published = Some(published);
         }
     }
+    previous
 }
 
 /// Previous entries come from the published file, one point query each.
@@ -156,6 +216,28 @@ fn compare(previous: &Published, snapshot: &MappedSnapshot) -> Result<Comparison
     Ok(c)
 }
 
+/// Records the identity of the file just published, and warns if the readers will refuse it
+/// (its directory is writable by others, say): the file is right, where it lies is not.
+fn remember_publish(paths: &Paths, meta: &Meta) {
+    if let Err(usher_cache::Error::Untrusted(why)) = usher_cache::Reader::open(&paths.cache) {
+        log::error!("the cache was published, but readers refuse it: {why}");
+    }
+    let saved = Identity::of(&paths.cache)
+        .map_err(crate::io_error(&paths.cache))
+        .and_then(|identity| {
+            PublishRecord {
+                identity,
+                content_hash: meta.content_hash.clone(),
+                source: meta.source.clone(),
+                generation: meta.generation,
+            }
+            .save(&record_path(&paths.state))
+        });
+    if let Err(e) = saved {
+        log::error!("cannot record the published cache (the next sync republishes it): {e}");
+    }
+}
+
 fn read_shells(paths: &Paths) -> HashSet<String> {
     std::fs::read_to_string(&paths.shells)
         .map(|text| {
@@ -182,7 +264,15 @@ pub async fn sync_once(
         Ok(n) => log::info!("removed {n} temp file(s) left by an interrupted publish"),
         Err(e) => log::warn!("cannot clean up temp files beside the cache: {e}"),
     }
-    let previous = open_previous(paths);
+    let Previous {
+        published: previous,
+        record,
+        ours,
+        distrust,
+    } = open_previous(paths);
+    if let Some(why) = &distrust {
+        log::warn!("{why}");
+    }
     let projector = Projector::new(&config.mapping, &config.ids, read_shells(paths));
     let records = source.fetch(&projector).await?;
     let local =
@@ -226,17 +316,26 @@ pub async fn sync_once(
 
     let source_label = config.source_label();
     let content_hash = snapshot.content_hash();
-    let previous_meta = previous.as_ref().map(|p| p.meta().clone());
+    let previous_generation = previous.as_ref().map(|p| p.meta().generation);
     // The published file is read no further: let it go before the new one is built.
     drop(previous);
-    let unchanged = matches!(&previous_meta,
-        Some(m) if m.content_hash == content_hash && m.source == source_label);
-    let generation = match (&previous_meta, unchanged) {
-        (Some(m), true) => m.generation,
-        (Some(m), false) => m.generation + 1,
+    // Unchanged only if the published file is still the one this daemon wrote, from this content:
+    // never on the word of the hash the file carries.
+    let unchanged = ours
+        && matches!(&record,
+            Some(r) if r.content_hash == content_hash && r.source == source_label);
+    let last_generation = record
+        .as_ref()
+        .map(|r| r.generation)
+        .max(previous_generation);
+    let generation = match (last_generation, unchanged) {
+        (Some(g), true) => g,
+        (Some(g), false) => g + 1,
         (None, _) => 1,
     };
     let revoked = comparison.revoked;
+    let mut notes = mapped.notes;
+    notes.extend(distrust);
 
     if !unchanged {
         let meta = Meta {
@@ -253,6 +352,7 @@ pub async fn sync_once(
             snapshot.for_each_group(|row| sink.group(row))
         })?;
         log::info!("published generation {generation}: {timings}");
+        remember_publish(paths, &meta);
     }
 
     // Side files follow the snapshot and the config; a failure here keeps the old files and is
@@ -297,7 +397,7 @@ pub async fn sync_once(
         removed,
         changed,
         skipped: mapped.skipped,
-        notes: mapped.notes,
+        notes,
         revoked,
         side_file_errors,
         side_file_warnings,

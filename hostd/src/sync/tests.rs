@@ -2,7 +2,7 @@ use super::*;
 use crate::mapping::Records;
 use crate::source::{FetchFuture, FileSource};
 use serde_json::json;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use usher_cache::Reader;
 
 struct Fixture {
@@ -178,4 +178,139 @@ fn a_corrupt_cache_is_replaced() {
     let r = f.sync(false).unwrap();
     assert_eq!((r.outcome, r.generation), (Outcome::Published, 1));
     assert!(Reader::open(&f.paths.cache).is_ok());
+}
+
+fn mode_and_owner(path: &std::path::Path) -> (u32, u32) {
+    let md = std::fs::metadata(path).unwrap();
+    (md.mode() & 0o7777, md.uid())
+}
+
+fn republished_because(report: &Report, why: &str) {
+    assert_eq!(report.outcome, Outcome::Published, "{:?}", report.notes);
+    assert!(
+        report.notes.iter().any(|n| n.contains(why)),
+        "no note saying {why:?}: {:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn a_tampered_published_cache_is_repaired_by_the_next_sync() {
+    let f = Fixture::new();
+    f.write_directory(4, &[]);
+    assert_eq!(f.sync(false).unwrap().outcome, Outcome::Published);
+    assert_eq!(f.sync(false).unwrap().outcome, Outcome::Unchanged);
+
+    // A row rewritten in place: the hash inside the file still matches the directory's content.
+    {
+        let c = rusqlite::Connection::open(&f.paths.cache).unwrap();
+        c.execute("UPDATE users SET can_sudo = 1 WHERE name = 'user2'", [])
+            .unwrap();
+    }
+    let r = f.sync(false).unwrap();
+    republished_because(&r, "changed since this daemon published it");
+    assert_eq!(r.generation, 3 - 1, "generation counts publishes");
+    let reader = Reader::open(&f.paths.cache).unwrap();
+    assert!(!reader.account("user2").unwrap().unwrap().can_sudo);
+    drop(reader);
+    assert_eq!(f.sync(false).unwrap().outcome, Outcome::Unchanged);
+
+    // Made writable by others: readers refuse it, the daemon republishes it 0644.
+    std::fs::set_permissions(&f.paths.cache, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(matches!(
+        Reader::open(&f.paths.cache),
+        Err(usher_cache::Error::Untrusted(_))
+    ));
+    let r = f.sync(false).unwrap();
+    republished_because(&r, "not trusted");
+    assert_eq!(mode_and_owner(&f.paths.cache), (0o644, 0));
+    assert!(Reader::open(&f.paths.cache).is_ok());
+
+    // Given to another user.
+    std::os::unix::fs::chown(&f.paths.cache, Some(65534), None).unwrap();
+    let r = f.sync(false).unwrap();
+    republished_because(&r, "owned by uid 65534");
+    assert_eq!(mode_and_owner(&f.paths.cache), (0o644, 0));
+
+    // chmod to a mode readers accept still is not this daemon's file.
+    std::fs::set_permissions(&f.paths.cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+    republished_because(&f.sync(false).unwrap(), "mode 600 instead of 644");
+    assert_eq!(mode_and_owner(&f.paths.cache), (0o644, 0));
+
+    // Replaced by another well-formed root-owned file.
+    let other = f.dir.path().join("other.db");
+    usher_cache::publish(&other, &usher_cache::Snapshot::default(), &Meta::default()).unwrap();
+    std::fs::rename(&other, &f.paths.cache).unwrap();
+    let r = f.sync(false).unwrap();
+    republished_because(&r, "replaced by another file");
+    assert_eq!(r.users, 4);
+
+    // A corrupt but well-formed file (a flipped byte in a bucket) is not the previous state.
+    {
+        let c = rusqlite::Connection::open(&f.paths.cache).unwrap();
+        c.execute(
+            "UPDATE passwd_by_uid SET entries = zeroblob(length(entries)) WHERE bucket = 0",
+            [],
+        )
+        .unwrap();
+    }
+    republished_because(&f.sync(false).unwrap(), "corrupt");
+    assert_eq!(f.sync(false).unwrap().outcome, Outcome::Unchanged);
+}
+
+#[test]
+fn a_lost_publish_record_means_a_republish() {
+    let f = Fixture::new();
+    f.write_directory(2, &[]);
+    f.sync(false).unwrap();
+    std::fs::remove_file(record::record_path(&f.paths.state)).unwrap();
+    republished_because(&f.sync(false).unwrap(), "no record");
+    assert_eq!(f.sync(false).unwrap().outcome, Outcome::Unchanged);
+}
+
+/// The directory of `write_directory(4, ..)`, with user3's name made invalid.
+fn write_directory_with_bad_user3(f: &Fixture) {
+    let users: Vec<_> = (0..4)
+        .map(|i| {
+            let name = if i == 3 {
+                "bad name@example.com".to_string()
+            } else {
+                format!("user{i}@example.com")
+            };
+            json!({"id": format!("id-{i}"), "userName": name,
+            "urn:usher:params:scim:schemas:extension:posix:2.0:User": {"uidNumber": 5000 + i}})
+        })
+        .collect();
+    let doc = json!({"Users": users, "Groups": []});
+    std::fs::write(f.dir.path().join("directory.json"), doc.to_string()).unwrap();
+}
+
+#[test]
+fn a_tampered_cache_is_not_the_previous_state_of_the_mapping() {
+    // Untouched, the published entry of a record that turned invalid is kept...
+    let f = Fixture::new();
+    f.write_directory(4, &[]);
+    f.sync(false).unwrap();
+    write_directory_with_bad_user3(&f);
+    f.sync(false).unwrap();
+    let kept = Reader::open(&f.paths.cache)
+        .unwrap()
+        .user_by_name("user3")
+        .unwrap();
+    assert_eq!(
+        kept.map(|u| u.uid),
+        Some(5003),
+        "the fallback keeps the previous entry"
+    );
+
+    // ...but not from a cache someone else changed.
+    let f = Fixture::new();
+    f.write_directory(4, &[]);
+    f.sync(false).unwrap();
+    std::fs::set_permissions(&f.paths.cache, std::fs::Permissions::from_mode(0o666)).unwrap();
+    write_directory_with_bad_user3(&f);
+    f.sync(true).unwrap();
+    let reader = Reader::open(&f.paths.cache).unwrap();
+    assert!(reader.user_by_name("user3").unwrap().is_none());
+    assert_eq!(reader.user_by_name("user2").unwrap().unwrap().uid, 5002);
 }

@@ -5,16 +5,13 @@
 pub mod cache_fixture;
 pub mod mapping_fixture;
 
-/// Why `name` may not be a POSIX user or group name (the mapping's rule, the one the readers must
-/// hold to as well).
+/// Why `name` may not be a POSIX user or group name (the rule the mapping applies and the readers
+/// hold to, from `usher_cache::names`).
 pub fn invalid_name_reason(name: &str) -> Option<&'static str> {
-    usher_hostd::mapping::invalid_name_reason(name)
+    usher_cache::names::invalid_name_reason(name)
 }
 
-/// The same for bytes read from a cache: a name that is not UTF-8 is invalid.
+/// The same for bytes read from a cache.
 pub fn invalid_name_bytes(name: &[u8]) -> Option<&'static str> {
-    match std::str::from_utf8(name) {
-        Ok(s) => invalid_name_reason(s),
-        Err(_) => Some("name is not UTF-8"),
-    }
+    usher_cache::names::invalid_name_bytes_reason(name)
 }

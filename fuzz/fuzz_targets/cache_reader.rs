@@ -325,7 +325,10 @@ fn check_group(g: &GroupRef<'_>, what: &str) {
     assert!(g.gid != 0, "{what}: the reader returned gid 0 ({g:?})");
     check_name(g.name, what);
     for m in g.members() {
-        check_name(m, &format!("{what}, member of {:?}", String::from_utf8_lossy(g.name)));
+        check_name(
+            m,
+            &format!("{what}, member of {:?}", String::from_utf8_lossy(g.name)),
+        );
     }
 }
 
@@ -371,7 +374,11 @@ fn read_everything(path: &std::path::Path, input: &Input) {
     };
     // Every 16th user (so each chunk and many buckets are read) and the edges, not all 300: the
     // fuzzer's time is better spent on more inputs.
-    let sample = || (0..cache_fixture::USERS).step_by(16).chain([cache_fixture::USERS - 1]);
+    let sample = || {
+        (0..cache_fixture::USERS)
+            .step_by(16)
+            .chain([cache_fixture::USERS - 1])
+    };
     let mut names: Vec<String> = sample().map(cache_fixture::user_name).collect();
     names.extend(cache_fixture::group_names());
     names.push("root".into());
@@ -401,7 +408,9 @@ fn read_everything(path: &std::path::Path, input: &Input) {
     let _ = reader.counts();
     drop(reader);
     let resume_after = usize::from(input.resume_after);
-    scan::<UserScan>(path, resume_after, |p| check_passwd(p, "passwd enumeration"));
+    scan::<UserScan>(path, resume_after, |p| {
+        check_passwd(p, "passwd enumeration")
+    });
     scan::<GroupScan>(path, resume_after, |g| check_group(g, "group enumeration"));
 }
 

@@ -80,7 +80,13 @@ impl Fixture {
         let local_users = PASSWD
             .lines()
             .map(fields)
-            .map(|f| (f[0].to_string(), f[2].parse().expect("uid"), f[5].to_string()))
+            .map(|f| {
+                (
+                    f[0].to_string(),
+                    f[2].parse().expect("uid"),
+                    f[5].to_string(),
+                )
+            })
             .collect();
         let local_groups = GROUP
             .lines()
@@ -134,7 +140,10 @@ impl Fixture {
         let min = self.config.ids.min_uid.min(self.config.ids.min_gid);
         assert!(n != 0, "{what}: number 0");
         assert!(n >= min, "{what}: {n} below the minimum");
-        assert!(!SYSTEMD_DYNAMIC_IDS.contains(&n), "{what}: {n} in systemd's dynamic range");
+        assert!(
+            !SYSTEMD_DYNAMIC_IDS.contains(&n),
+            "{what}: {n} in systemd's dynamic range"
+        );
         assert!(n <= MAX_ID, "{what}: {n} above {MAX_ID}");
     }
 
@@ -168,9 +177,18 @@ impl Fixture {
             self.check_name(&u.name, &what);
             self.check_number(u.uid, &what);
             self.check_number(u.gid, &format!("{what}, primary gid"));
-            assert!(u.uid >= self.config.ids.min_uid, "{what}: uid below min_uid");
-            assert!(u.gid >= self.config.ids.min_gid, "{what}: gid below min_gid");
-            assert!(names.insert(u.name.as_str()), "{what}: two users share the name");
+            assert!(
+                u.uid >= self.config.ids.min_uid,
+                "{what}: uid below min_uid"
+            );
+            assert!(
+                u.gid >= self.config.ids.min_gid,
+                "{what}: gid below min_gid"
+            );
+            assert!(
+                names.insert(u.name.as_str()),
+                "{what}: two users share the name"
+            );
             assert!(uids.insert(u.uid), "{what}: two users share the uid");
             let l = lower(&u.name);
             assert!(
@@ -181,10 +199,20 @@ impl Fixture {
                 !stale_members.contains(&l),
                 "{what}: a local group lists this name as a member"
             );
-            assert!(!local_uids.contains(&u.uid), "{what}: a local account has this uid");
-            assert!(!local_gids.contains(&u.gid), "{what}: primary gid is a local group's");
+            assert!(
+                !local_uids.contains(&u.uid),
+                "{what}: a local account has this uid"
+            );
+            assert!(
+                !local_gids.contains(&u.gid),
+                "{what}: primary gid is a local group's"
+            );
             // Home: absolute, no '..', not a system path, its own.
-            assert!(u.home.starts_with('/'), "{what}: home {:?} not absolute", u.home);
+            assert!(
+                u.home.starts_with('/'),
+                "{what}: home {:?} not absolute",
+                u.home
+            );
             let parts: Vec<&str> = u
                 .home
                 .split('/')
@@ -236,17 +264,29 @@ impl Fixture {
             let what = format!("group {:?} (gid {})", g.name, g.gid);
             self.check_name(&g.name, &what);
             self.check_number(g.gid, &what);
-            assert!(g.gid >= self.config.ids.min_gid, "{what}: gid below min_gid");
-            assert!(group_names.insert(g.name.as_str()), "{what}: two groups share the name");
+            assert!(
+                g.gid >= self.config.ids.min_gid,
+                "{what}: gid below min_gid"
+            );
+            assert!(
+                group_names.insert(g.name.as_str()),
+                "{what}: two groups share the name"
+            );
             assert!(gids.insert(g.gid), "{what}: two groups share the gid");
             assert!(
                 !local_group_names.contains(&lower(&g.name))
                     && !local_user_names.contains(&lower(&g.name)),
                 "{what}: a local group or account has this name (ignoring case)"
             );
-            assert!(!local_gids.contains(&g.gid), "{what}: a local group has this gid");
+            assert!(
+                !local_gids.contains(&g.gid),
+                "{what}: a local group has this gid"
+            );
             for m in &g.members {
-                assert!(names.contains(m.as_str()), "{what}: member {m:?} is no user");
+                assert!(
+                    names.contains(m.as_str()),
+                    "{what}: member {m:?} is no user"
+                );
             }
         }
 
@@ -265,9 +305,7 @@ impl Fixture {
             let by_name_ok = !shared_name(name);
             s.groups
                 .iter()
-                .filter(|g| {
-                    g.directory_id.as_deref() == Some(id) || (by_name_ok && g.name == name)
-                })
+                .filter(|g| g.directory_id.as_deref() == Some(id) || (by_name_ok && g.name == name))
                 .flat_map(|g| g.members.iter().map(String::as_str))
                 .collect()
         };

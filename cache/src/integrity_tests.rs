@@ -372,6 +372,10 @@ fn well_checksummed_entries_with_uid_0_gid_0_or_bad_names_are_refused_everywhere
         assert!(r.group_by_gid(9000).unwrap().is_some(), "{label}");
         assert!(r.group_by_gid(bad_group.gid).is_err(), "{label}: by gid");
         assert!(
+            r.group_by_gid(bad_group.gid).is_err(),
+            "{label}: by gid, again"
+        );
+        assert!(
             r.group_by_name(&bad_group.name).is_err(),
             "{label}: by name"
         );
@@ -401,6 +405,26 @@ fn reseal(path: &Path, column: Column, key: &str, row: i64, change: impl Fn(&mut
 
 fn bucket_of(path: &Path, f: impl Fn(&buckets::Layout) -> i64) -> i64 {
     f(&Reader::open(path).unwrap().layout)
+}
+
+#[test]
+fn a_group_checked_in_one_table_is_checked_again_in_the_other() {
+    // ops (alice,bob) inline in both group tables; its group_by_name copy re-sealed with a bad
+    // member. A handle that checked ops by gid must still refuse it by name.
+    let (_dir, path) = published(&sample());
+    let b = bucket_of(&path, |l| l.group_by_name(b"ops"));
+    reseal(&path, Column::GroupByName, "bucket", b, |body| {
+        let at = body.windows(9).position(|w| w == b"alice,bob").unwrap();
+        body[at..at + 9].copy_from_slice(b"alice,b b");
+    });
+    let r = Reader::open(&path).unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            r.group_by_gid(9000).unwrap().unwrap().members,
+            ["alice", "bob"]
+        );
+        assert!(r.group_by_name("ops").is_err());
+    }
 }
 
 #[test]

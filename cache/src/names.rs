@@ -51,15 +51,50 @@ pub fn invalid_name_bytes_reason(name: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Whether `name` passes the rules; the readers' fast path (one pass over at most 32 bytes).
+/// Whether `name` passes the rules; the readers' fast path.
 pub fn is_valid_name(name: &[u8]) -> bool {
+    well_formed(name) && name.iter().all(|&b| allowed_byte(b))
+}
+
+/// The byte set of the rules, without their structure.
+fn allowed_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() | (b == b'_') | (b == b'.') | (b == b'-')
+}
+
+/// The rules' structure for a name made of allowed bytes: length, first byte, not all digits.
+fn well_formed(name: &[u8]) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && !matches!(name.first(), Some(b'-' | b'.'))
         && !name.iter().all(u8::is_ascii_digit)
-        && name
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whether every item of a `,`-joined list passes the rules (an empty list passes, an empty item
+/// does not). A group lookup checks every member it hands out, so this is the readers' hot loop:
+/// one branch-free pass over the bytes for the byte set (which the compiler vectorizes), then a
+/// tight scan from comma to comma for each item's length and first byte.
+pub fn is_valid_name_list(list: &[u8]) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    let bad_bytes = list
+        .iter()
+        .fold(false, |bad, &b| bad | !(allowed_byte(b) | (b == b',')));
+    if bad_bytes {
+        return false;
+    }
+    let mut rest = list;
+    loop {
+        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        let (item, after) = rest.split_at(end);
+        if !well_formed(item) {
+            return false;
+        }
+        match after.split_first() {
+            Some((_, next)) => rest = next,
+            None => return true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +121,36 @@ mod tests {
             );
         }
         assert_eq!(invalid_name_reason(""), Some("empty name"));
+    }
+
+    #[test]
+    fn a_list_passes_only_if_every_item_does() {
+        assert!(is_valid_name_list(b""));
+        assert!(is_valid_name_list(b"alice"));
+        assert!(is_valid_name_list(b"alice,bob,c_d.e-f"));
+        let long = [b'a'; 32];
+        assert!(is_valid_name_list(&[&long[..], b",b"].concat()));
+        for bad in [
+            &b","[..],
+            b"alice,",
+            b",alice",
+            b"alice,,bob",
+            b"alice,-bob",
+            b"alice,.bob",
+            b"alice,123",
+            b"alice,b b",
+            b"alice,b:b",
+            b"alice,b/b",
+            b"alice\0,bob",
+            b"alice,\xffbob",
+        ] {
+            assert!(
+                !is_valid_name_list(bad),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(!is_valid_name_list(&[&[b'a'; 33][..], b",b"].concat()));
         assert!(invalid_name_reason("alice").is_none());
     }
 }

@@ -131,6 +131,27 @@ struct Blobs {
     handles: [Option<Blob>; COLUMNS],
     bucket: Vec<u8>,
     list: Vec<u8>,
+    /// The groups this handle has already checked (`check_group`), by bucket table and gid,
+    /// sorted. The file never changes and every read verifies its checksum, so an entry found
+    /// good stays good; a long-running process then pays for checking a large member list once.
+    checked_groups: Vec<u64>,
+}
+
+/// Groups remembered as checked, at most (a lookup past it checks the group again).
+const CHECKED_GROUPS_MAX: usize = 4096;
+
+/// `check_group` on `group`, found in `table`, unless this handle already did.
+fn check_group_once(checked: &mut Vec<u64>, table: Column, group: &GroupRef<'_>) -> Result<()> {
+    let key = (table as u64) << 32 | u64::from(group.gid);
+    let Err(at) = checked.binary_search(&key) else {
+        return Ok(());
+    };
+    check_group(group)?;
+    // Remembering is an optimisation: without room, the next lookup checks again.
+    if checked.len() < CHECKED_GROUPS_MAX && checked.try_reserve(1).is_ok() {
+        checked.insert(at, key);
+    }
+    Ok(())
 }
 
 /// Reads `row` of `column` into `out` (at most `max` bytes), opening the column's handle if
@@ -193,7 +214,7 @@ pub(crate) fn check_group(g: &GroupRef<'_>) -> Result<()> {
             String::from_utf8_lossy(g.name)
         )));
     }
-    if !g.members.is_empty() && !g.members.split(|&b| b == b',').all(names::is_valid_name) {
+    if !names::is_valid_name_list(g.members) {
         return Err(refused(format!(
             "group {} lists a member name that breaks the name rules",
             g.gid
@@ -549,6 +570,7 @@ impl Reader {
                 handles,
                 bucket: bucket_bytes,
                 list,
+                checked_groups,
             } = blobs;
             read_blob(handles, db, table, bucket, bucket_bytes, max)?;
             let entries = sums::verify(bucket_bytes, table.kind(), bucket)?;
@@ -567,7 +589,7 @@ impl Reader {
                 )?;
                 group.members = sums::verify_members(list, group.gid, group.name)?;
             }
-            check_group(&group)?;
+            check_group_once(checked_groups, table, &group)?;
             Ok(Some(f(&group)))
         })
     }
@@ -641,6 +663,7 @@ impl Reader {
                 handles,
                 bucket: bucket_bytes,
                 list,
+                ..
             } = blobs;
             read_blob(handles, db, Column::PasswdByName, bucket, bucket_bytes, max)?;
             let entries = sums::verify(bucket_bytes, Kind::PasswdByName, bucket)?;

@@ -18,3 +18,12 @@ python3 -m pip install -q --disable-pip-version-check scim2-server==0.8.3 pytest
     | grep -v "Running pip as the 'root' user" >&2 || true
 command -v scim2-server >/dev/null || { echo "setup: scim2-server is not on PATH" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
+# The fuzz targets (fuzz/run.sh): libFuzzer needs a nightly toolchain and cargo-fuzz.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "setup: installing the nightly Rust toolchain (for cargo fuzz)" >&2
+    rustup toolchain install nightly --profile minimal >&2
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+    echo "setup: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked --version 0.13.2 >&2
+fi

@@ -26,6 +26,9 @@ step e2e-daemon bash tests/daemon/run.sh
 step e2e-access bash tests/access/run.sh
 step e2e-okta bash tests/okta_e2e/run.sh
 step packaging bash tests/packaging/run.sh
+# Coverage-guided fuzzing of the cache reader, the mapping and the config parser: a bounded run of
+# each target from the corpus kept in fuzz/corpus (USHER_FUZZ_SECONDS per target).
+step fuzz bash fuzz/run.sh "${USHER_FUZZ_SECONDS:-60}"
 
 if [ ${#failed[@]} -eq 0 ]; then
     echo "all test suites passed"

@@ -23,6 +23,7 @@ step exports-nss bash nss-module/check-exports.sh target/release/libnss_usher.so
 step exports-pam bash pam-module/check-exports.sh target/release/libpam_usher.so
 step e2e-nss bash tests/e2e/run.sh
 step e2e-daemon bash tests/daemon/run.sh
+step e2e-interop bash tests/interop/run.sh
 step e2e-access bash tests/access/run.sh
 step e2e-okta bash tests/okta_e2e/run.sh
 step packaging bash tests/packaging/run.sh

@@ -339,6 +339,8 @@ pub struct IdsConfig {
     pub min_gid: u32,
     /// Numbers derived from the directory's immutable id when it holds none: `[first, last]`.
     pub derived_range: [u32; 2],
+    /// What a derived number is computed from (README, "Numbers").
+    pub derivation: Derivation,
 }
 
 impl Default for IdsConfig {
@@ -347,6 +349,34 @@ impl Default for IdsConfig {
             min_uid: 1000,
             min_gid: 1000,
             derived_range: [200_000, 2_000_200_000],
+            derivation: Derivation::default(),
+        }
+    }
+}
+
+/// What a derived number is computed from. Numbers own files, so a host keeps the derivation it
+/// started with: a config without the key is one written before derivation 2 existed, and keeps
+/// derivation 1; the packaged example config sets 2 for new installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "i64")]
+pub enum Derivation {
+    /// `1`: the bare directory id. A user and a group with the same id (servers that count users
+    /// and groups separately, such as django-scim2) get the same number, and the user is left out.
+    #[default]
+    BareId,
+    /// `2`: the id qualified by its type, `user:ID` or `group:ID`, so users and groups never
+    /// share a derivation key.
+    TypeQualified,
+}
+
+impl TryFrom<i64> for Derivation {
+    type Error = String;
+
+    fn try_from(n: i64) -> std::result::Result<Self, String> {
+        match n {
+            1 => Ok(Derivation::BareId),
+            2 => Ok(Derivation::TypeQualified),
+            _ => Err(format!("ids.derivation must be 1 or 2, not {n}")),
         }
     }
 }

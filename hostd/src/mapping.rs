@@ -5,7 +5,7 @@
 //! (`meta.created`, then `id`), so when two claim one name or number, the older one keeps it.
 
 use crate::config::{
-    AccessConfig, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
+    AccessConfig, Derivation, IdsConfig, MappingConfig, PrincipalKind, MAX_ID, SYSTEMD_DYNAMIC_IDS,
 };
 use crate::scim::{self, printable};
 use serde_json::Value;
@@ -138,11 +138,36 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// A POSIX number for a directory id that has none: FNV-1a of the id into `[first, last]`.
-pub fn derive_id(directory_id: &str, [first, last]: [u32; 2]) -> u32 {
+/// A POSIX number for a derivation key: FNV-1a of the key into `[first, last]`.
+pub fn derive_id(key: &str, [first, last]: [u32; 2]) -> u32 {
     let span = u64::from(last - first) + 1;
     // The remainder is below `span`, which fits in u32 since last <= MAX_ID.
-    first + u32::try_from(fnv1a64(directory_id.as_bytes()) % span).unwrap_or(0)
+    first + u32::try_from(fnv1a64(key.as_bytes()) % span).unwrap_or(0)
+}
+
+/// Which kind of directory record a number is derived for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberFor {
+    /// A user's uid (and the gid of its private group).
+    User,
+    /// A directory group's gid.
+    Group,
+}
+
+/// The number derived for a record without one, by the configured derivation: derivation 2
+/// separates users from groups (`user:ID`, `group:ID`), since many servers count users and groups
+/// separately and give both an id "1"; derivation 1 hashes the bare id, as hosts set up before it.
+pub fn derive_number(kind: NumberFor, directory_id: &str, ids: &IdsConfig) -> u32 {
+    match ids.derivation {
+        Derivation::BareId => derive_id(directory_id, ids.derived_range),
+        Derivation::TypeQualified => {
+            let prefix = match kind {
+                NumberFor::User => "user:",
+                NumberFor::Group => "group:",
+            };
+            derive_id(&format!("{prefix}{directory_id}"), ids.derived_range)
+        }
+    }
 }
 
 fn check_number(n: u32, min: u32, what: &str) -> Result<(), String> {
@@ -892,8 +917,21 @@ impl<'c> Mapping<'c> {
             let refusal = if directory_gids.contains(&gid) {
                 // A derived private gid that lands on a directory group would make the user a
                 // member of that group by accident.
-                (!u.explicit_gid())
-                    .then(|| format!("derived primary gid {gid} is a directory group's gid"))
+                (!u.explicit_gid()).then(|| {
+                    let user_id = self.user_ids.get(u.id);
+                    let same_id = self.ctx.ids.derivation == Derivation::BareId
+                        && self.groups.iter().any(|g| g.gid == gid && *g.id == *user_id);
+                    if same_id {
+                        format!(
+                            "derived primary gid {gid} is the gid of the directory group with the same id {}: \
+                             the directory counts users and groups separately; [ids] derivation = 2 \
+                             separates them (it changes derived numbers: README, Numbers)",
+                            printable(user_id)
+                        )
+                    } else {
+                        format!("derived primary gid {gid} is a directory group's gid")
+                    }
+                })
             } else if self.claims.gids.contains(&gid) {
                 self.out.notes.push(format!(
                     "user {name}: primary gid {gid} is already another user's private group; no private group made"

@@ -5,8 +5,8 @@
 //! Directory ids are interned once and referred to by number, members included.
 
 use super::{
-    check_home, check_number, clean_gecos, derive_id, directory_id, invalid_name_reason, number,
-    valid_email, valid_ssh_keys,
+    check_home, check_number, clean_gecos, derive_number, directory_id, invalid_name_reason,
+    number, valid_email, valid_ssh_keys, NumberFor,
 };
 use crate::config::{IdsConfig, MappingConfig};
 use crate::scim::{self, printable};
@@ -378,7 +378,7 @@ impl Projector {
         let uid = match number(r, &m.uid, "uid", self.ids.min_uid).map_err(with_name)? {
             Some(uid) => uid,
             None => {
-                let uid = derive_id(id_text, self.ids.derived_range);
+                let uid = derive_number(NumberFor::User, id_text, &self.ids);
                 check_number(uid, self.ids.min_uid, "derived uid").map_err(with_name)?;
                 uid
             }
@@ -571,7 +571,7 @@ impl Records {
             let gid = match number(r, &m.group_gid, "gid", p.ids.min_gid).map_err(with_name)? {
                 Some(gid) => gid,
                 None => {
-                    let gid = derive_id(&id, p.ids.derived_range);
+                    let gid = derive_number(NumberFor::Group, &id, &p.ids);
                     check_number(gid, p.ids.min_gid, "derived gid").map_err(with_name)?;
                     gid
                 }

@@ -832,3 +832,98 @@ fn principals_follow_policy_and_never_carry_unsafe_text() {
     assert!(!principals::valid_principal("-o"));
     assert!(!principals::valid_principal("a,b"));
 }
+
+/// django-scim2 counts users and groups separately: both start at "1".
+fn separately_counted_directory() -> (Vec<Value>, Vec<Value>) {
+    (
+        vec![
+            user("1", "alice", None),
+            user("2", "bert", None),
+            user("3", "carol", None),
+        ],
+        vec![group("1", "ops", None, &["1", "2", "3"])],
+    )
+}
+
+fn with_ids(ids: &IdsConfig) -> Fixture {
+    let mut f = Fixture::new();
+    f.ids = ids.clone();
+    f
+}
+
+#[test]
+fn an_upgraded_host_keeps_its_derived_numbers() {
+    // A config written before `[ids] derivation` existed.
+    let old_config = "[directory]\nkind = \"scim\"\nurl = \"https://d.example.com/scim/v2\"\n\
+                      token_file = \"/etc/usher/scim-token\"\n[ids]\nmin_uid = 1000\n";
+    let config = crate::config::Config::parse(old_config).unwrap();
+    assert_eq!(config.ids.derivation, Derivation::BareId);
+    let mut f = with_ids(&config.ids);
+    let (users, groups) = separately_counted_directory();
+    let published = f.map(users.clone(), groups.clone());
+    // The numbers the code before derivation 2 gave: FNV-1a 64 of the bare id into the default
+    // range, computed outside this code.
+    assert_eq!(user_named(&published, "bert").uid, 213_503_643);
+    assert_eq!(user_named(&published, "carol").uid, 701_875_982);
+    assert_eq!(group_named(&published, "ops").unwrap().gid, 1_678_620_660);
+    // User "1" collides with group "1", as before, and the reason says what separates them.
+    let reason = skipped_reason(&published, "alice");
+    assert!(reason.contains("same id 1"), "{reason}");
+    assert!(reason.contains("derivation = 2"), "{reason}");
+
+    // The next sync with this code, the published cache as the previous snapshot: every number
+    // stays.
+    f.previous = Some(published.snapshot.clone());
+    let next = f.map(users, groups);
+    assert_eq!(next.snapshot.users, published.snapshot.users);
+    assert_eq!(next.snapshot.groups, published.snapshot.groups);
+}
+
+#[test]
+fn a_new_install_separates_users_from_groups() {
+    // The packaged example config, which new installs start from, sets derivation 2.
+    let example = include_str!("../../../packaging/config/usher.toml.example");
+    let config = crate::config::Config::parse(example).unwrap();
+    assert_eq!(config.ids.derivation, Derivation::TypeQualified);
+    let f = with_ids(&config.ids);
+    let (users, groups) = separately_counted_directory();
+    let m = f.map(users, groups);
+    assert!(m.skipped.is_empty(), "{:?}", m.skipped);
+    assert_eq!(names(&m), vec!["alice", "bert", "carol"]);
+    // FNV-1a 64 of "user:1" and "group:1" into the default range, computed outside this code.
+    let alice = user_named(&m, "alice");
+    assert_eq!((alice.uid, alice.gid), (439_975_475, 439_975_475));
+    let ops = group_named(&m, "ops").unwrap();
+    assert_eq!(ops.gid, 1_665_961_388);
+    assert_eq!(ops.members, vec!["alice", "bert", "carol"]);
+    assert_eq!(group_named(&m, "alice").unwrap().gid, alice.uid);
+    // Users and groups are each derived in their own domain, whatever the id.
+    for id in ["1", "00u1abc", "5f0c-uuid", ""] {
+        assert_ne!(
+            derive_number(NumberFor::User, id, &config.ids),
+            derive_number(NumberFor::Group, id, &config.ids),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn derivation_must_be_one_or_two() {
+    let base = "[directory]\nkind = \"file\"\npath = \"/d\"\n[ids]\n";
+    for (text, want) in [
+        ("derivation = 1\n", Some(Derivation::BareId)),
+        ("derivation = 2\n", Some(Derivation::TypeQualified)),
+        ("derivation = 3\n", None),
+        ("derivation = 0\n", None),
+        ("derivation = \"2\"\n", None),
+    ] {
+        let parsed = crate::config::Config::parse(&format!("{base}{text}"));
+        assert_eq!(
+            parsed.as_ref().ok().map(|c| c.ids.derivation),
+            want,
+            "{text}"
+        );
+    }
+    let err = crate::config::Config::parse(&format!("{base}derivation = 3\n")).unwrap_err();
+    assert!(err.contains("ids.derivation must be 1 or 2"), "{err}");
+}

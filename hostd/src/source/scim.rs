@@ -2,9 +2,11 @@
 //! (RFC 7644), paged by index or, where the server offers it, by cursor (RFC 9865).
 //!
 //! Real servers cap `count`, omit `Resources` on an empty page, change or misreport
-//! `totalResults`, and sometimes page forever; a listing ends at an empty page (or the last cursor)
-//! and fails, publishing nothing, when it repeats itself or passes the configured bounds. A listing
-//! that failed part way is never taken as complete, so it never deletes anything.
+//! `totalResults`, answer a page past the end with the first page again, and sometimes page
+//! forever; a listing ends at an empty page (or the last cursor), or at a page of repeats once the
+//! announced total has arrived, and fails, publishing nothing, when it repeats itself before that
+//! or passes the configured bounds. A listing that failed part way is never taken as complete, so
+//! it never deletes anything.
 
 use super::{FetchFuture, Source};
 use crate::config::{GroupMembers, ScimConfig};
@@ -679,7 +681,6 @@ impl Pager {
     }
 
     /// Takes one page, handing its resources to `sink`, which says whether each was new.
-    /// Takes one page, handing its resources to `sink`, which says whether each was new.
     #[cfg(test)]
     fn accept(
         &mut self,
@@ -724,6 +725,16 @@ impl Pager {
             return Ok(());
         }
         if page.new == 0 {
+            // Some servers answer a page past the end with the first page again (SCIMMY): once
+            // the announced total has arrived, a page of repeats is the end. Before it, the
+            // server is paging in circles.
+            if self
+                .announced_total
+                .is_some_and(|total| self.items as u64 >= total)
+            {
+                self.done = true;
+                return Ok(());
+            }
             return Err(format!(
                 "page {} repeats entries already listed (the server pages endlessly)",
                 self.pages
@@ -837,6 +848,52 @@ mod tests {
             .accept(json!({"Resources": "x"}), &mut sink())
             .is_err());
         assert!(pager.accept(json!([1, 2]), &mut sink()).is_err());
+    }
+
+    #[test]
+    fn a_page_of_repeats_after_the_announced_total_ends_the_listing() {
+        // SCIMMY 1.3.5 answers a startIndex past the end with the first page again.
+        let mut pager = Pager::new(100, false, 1000);
+        let pages = [page(0..100, 250), page(100..200, 250), page(200..250, 250)];
+        let mut served = pages.to_vec();
+        served.push(page(0..100, 250));
+        assert_eq!(run(&mut pager, &served).unwrap(), 4);
+        assert_eq!(pager.items, 250);
+        assert!(pager.warning().is_none());
+        // The same with cursors, and when the total arrived exactly on a full page.
+        let mut pager = Pager::new(2, true, 1000);
+        let mut first = page(0..2, 2);
+        first["nextCursor"] = json!("again");
+        let mut again = page(0..2, 2);
+        again["nextCursor"] = json!("again");
+        assert_eq!(run(&mut pager, &[first, again]).unwrap(), 2);
+        assert_eq!(pager.items, 2);
+    }
+
+    #[test]
+    fn repeats_before_the_total_or_new_entries_past_it_stay_bounded() {
+        // Repeats while entries are still missing: the server pages in circles.
+        let mut pager = Pager::new(2, false, 1000);
+        let err = run(&mut pager, &[page(0..2, 5), page(2..4, 5), page(0..2, 5)]).unwrap_err();
+        assert!(err.contains("page 3 repeats"), "{err}");
+        // No total announced: a page of repeats is never taken as the end.
+        let bare = |ids: std::ops::Range<u32>| {
+            let mut p = page(ids, 0);
+            p.as_object_mut().unwrap().remove("totalResults");
+            p
+        };
+        let mut pager = Pager::new(2, false, 1000);
+        let err = run(&mut pager, &[bare(0..2), bare(0..2)]).unwrap_err();
+        assert!(err.contains("repeats"), "{err}");
+        // New entries past the total keep coming: listed, but only up to max_entries.
+        let mut pager = Pager::new(2, false, 5);
+        let endless: Vec<Value> = (0..10).map(|i| page(i * 2..i * 2 + 2, 2)).collect();
+        let err = run(&mut pager, &endless).unwrap_err();
+        assert!(err.contains("more than 5 entries"), "{err}");
+        // A page mixing repeats and new entries past the total is followed, not ended.
+        let mut pager = Pager::new(2, false, 1000);
+        run(&mut pager, &[page(0..2, 2), page(1..3, 2)]).unwrap();
+        assert_eq!(pager.items, 3);
     }
 
     #[test]

@@ -517,3 +517,59 @@ fn an_older_schema_is_refused_as_another_version() {
         Err(Error::SchemaVersion { found: 3, .. })
     ));
 }
+
+/// PAM's decision and sshd's principals rest on the users row and its lists: a changed flag, id,
+/// email, key or principal, or a row gone while the passwd bucket still holds the name, is an
+/// error — never a different decision, and never "not a directory user" (which would hand the
+/// decision to the local rules while NSS still answers for the name).
+#[test]
+fn an_account_whose_row_or_lists_changed_is_an_error_not_another_decision() {
+    let changes: [(&str, &str); 7] = [
+        (
+            "can_login",
+            "UPDATE users SET can_login = 1 - can_login WHERE name = 'bob'",
+        ),
+        (
+            "can_sudo",
+            "UPDATE users SET can_sudo = 1 WHERE name = 'bob'",
+        ),
+        ("active", "UPDATE users SET active = 0 WHERE name = 'bob'"),
+        (
+            "directory_id",
+            "UPDATE users SET directory_id = 'id-alice' WHERE name = 'bob'",
+        ),
+        (
+            "principal added",
+            "INSERT INTO user_principals VALUES (5001, 'alice')",
+        ),
+        (
+            "principal moved",
+            "UPDATE user_principals SET uid = 5001 WHERE uid = 5000",
+        ),
+        ("row gone", "DELETE FROM users WHERE name = 'bob'"),
+    ];
+    for (what, sql) in changes {
+        let (_dir, path) = published(&sample());
+        let reader = Reader::open(&path).unwrap();
+        assert!(reader.account("bob").unwrap().is_some(), "{what}: before");
+        drop(reader);
+        Connection::open(&path).unwrap().execute(sql, []).unwrap();
+        let reader = Reader::open(&path).unwrap();
+        assert!(
+            matches!(reader.account("bob"), Err(Error::InvalidSnapshot(_))),
+            "{what}: account() answered"
+        );
+        assert!(
+            reader.login_principals("bob").is_err(),
+            "{what}: principals"
+        );
+        assert!(reader.login_ssh_keys("bob").is_err(), "{what}: keys");
+    }
+    // A name no entry holds is still a plain miss.
+    let (_dir, path) = published(&sample());
+    assert!(Reader::open(&path)
+        .unwrap()
+        .account("carol")
+        .unwrap()
+        .is_none());
+}

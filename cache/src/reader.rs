@@ -690,26 +690,19 @@ impl Reader {
     /// The certificate principals of `name` if the user is active and allowed to log in here,
     /// none otherwise: `usherctl principals`, run by sshd at every certificate login, in one query.
     pub fn login_principals(&self, name: &str) -> Result<Vec<String>> {
-        self.login_list(
-            name,
-            "SELECT p.principal FROM users u JOIN user_principals p ON p.uid = u.uid
-             WHERE u.name = ?1 AND u.active AND u.can_login ORDER BY p.principal",
-        )
+        Ok(self
+            .login_account(name)?
+            .map_or(Vec::new(), |a| a.principals))
     }
 
     /// The SSH public keys of `name` on the same condition (`usherctl keys`).
     pub fn login_ssh_keys(&self, name: &str) -> Result<Vec<String>> {
-        self.login_list(
-            name,
-            "SELECT k.key FROM users u JOIN user_ssh_keys k ON k.uid = u.uid
-             WHERE u.name = ?1 AND u.active AND u.can_login ORDER BY k.key",
-        )
+        Ok(self.login_account(name)?.map_or(Vec::new(), |a| a.ssh_keys))
     }
 
-    fn login_list(&self, name: &str, sql: &str) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare(sql)?;
-        let rows = st.query_map([name], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// `name`'s checked account if it is active and may log in here.
+    fn login_account(&self, name: &str) -> Result<Option<Account>> {
+        Ok(self.account(name)?.filter(|a| a.active && a.can_login))
     }
 
     pub fn account(&self, name: &str) -> Result<Option<Account>> {
@@ -718,7 +711,8 @@ impl Reader {
             .prepare_cached(concat!(
                 "SELECT ",
                 passwd_columns!(),
-                ", active, can_login, can_sudo, directory_id, directory_name FROM users WHERE name = ?1"
+                ", active, can_login, can_sudo, directory_id, directory_name, account_sum
+                 FROM users WHERE name = ?1"
             ))?
             .query_row([name], |r| {
                 Ok((
@@ -728,10 +722,21 @@ impl Reader {
                     r.get::<_, bool>(8)?,
                     r.get::<_, String>(9)?,
                     r.get::<_, String>(10)?,
+                    r.get::<_, Vec<u8>>(11)?,
                 ))
             })
             .optional()?;
-        let Some((passwd, active, can_login, can_sudo, directory_id, directory_name)) = row else {
+        let Some((passwd, active, can_login, can_sudo, directory_id, directory_name, stored_sum)) =
+            row
+        else {
+            // No row, yet the checksummed passwd bucket may hold the name: then the table or its
+            // index is damaged, and "not a directory user" would hand the decision to the local
+            // rules (which would let NSS's answer in). That is an error, never a miss.
+            if self.with_user_by_name(name, |_| ())?.is_some() {
+                return Err(refused(format!(
+                    "{name:?} has a passwd entry but no users row"
+                )));
+            }
             return Ok(None);
         };
         // The row the access decision rests on must agree with the checksummed passwd bucket.
@@ -756,6 +761,21 @@ impl Reader {
         let ssh_keys = list("SELECT key FROM user_ssh_keys WHERE uid = ?1 ORDER BY key")?;
         let principals =
             list("SELECT principal FROM user_principals WHERE uid = ?1 ORDER BY principal")?;
+        let sum = sums::account_sum(
+            passwd.uid,
+            &sums::AccountFields {
+                name: &passwd.name,
+                flags: [active, can_login, can_sudo],
+                directory_id: &directory_id,
+                directory_name: &directory_name,
+                lists: [&emails, &ssh_keys, &principals],
+            },
+        );
+        if stored_sum != sum {
+            return Err(refused(format!(
+                "checksum mismatch in the users row of {name:?}"
+            )));
+        }
         Ok(Some(Account {
             passwd,
             active,

@@ -33,7 +33,9 @@ CREATE TABLE users (
     can_sudo       INTEGER NOT NULL,
     directory_id   TEXT NOT NULL,
     directory_name TEXT NOT NULL,
-    group_ids      BLOB NOT NULL
+    group_ids      BLOB NOT NULL,
+    -- sums::account_sum over the access flags, ids, emails, keys and principals.
+    account_sum    BLOB NOT NULL
 );
 
 -- Every passwd entry again, in name order, packed (see chunks.rs) for enumeration.

@@ -21,6 +21,7 @@ pub(crate) enum Kind {
     UserGroupIds = 5,
     GroupMembers = 6,
     PasswdChunk = 7,
+    Account = 8,
 }
 
 impl Kind {
@@ -33,6 +34,7 @@ impl Kind {
             Kind::UserGroupIds => "users.group_ids of uid",
             Kind::GroupMembers => "groups.members of gid",
             Kind::PasswdChunk => "passwd chunk",
+            Kind::Account => "users row (access, ids, emails, keys, principals) of uid",
         }
     }
 }
@@ -63,6 +65,39 @@ pub(crate) fn append(blob: &mut Vec<u8>, kind: Kind, row: i64) {
 pub(crate) fn append_members(blob: &mut Vec<u8>, gid: u32, name: &[u8]) {
     let s = sum(Kind::GroupMembers, gid.into(), name, blob);
     blob.extend_from_slice(&s.to_le_bytes());
+}
+
+/// What an account's checksum covers, besides its passwd entry (checked against the passwd
+/// bucket): the access flags, the directory's id and userName, and the emails, SSH keys and
+/// principals, each list sorted and without repeats (as the reader's `ORDER BY` gives them back).
+/// PAM's decisions and sshd's principals rest on these, so a corrupt or moved page must not
+/// change them unseen.
+pub(crate) struct AccountFields<'a, L: AsRef<str>> {
+    pub name: &'a str,
+    pub flags: [bool; 3],
+    pub directory_id: &'a str,
+    pub directory_name: &'a str,
+    pub lists: [&'a [L]; 3],
+}
+
+/// The checksum of an account's fields as row `uid` (8 bytes, little-endian).
+pub(crate) fn account_sum<L: AsRef<str>>(uid: u32, f: &AccountFields<'_, L>) -> [u8; SUM_LEN] {
+    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed(Kind::Account, uid.into()));
+    let field = |h: &mut xxhash_rust::xxh3::Xxh3, bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(&mut h, f.name.as_bytes());
+    h.update(&f.flags.map(u8::from));
+    field(&mut h, f.directory_id.as_bytes());
+    field(&mut h, f.directory_name.as_bytes());
+    for list in f.lists {
+        h.update(&(list.len() as u64).to_le_bytes());
+        for item in list {
+            field(&mut h, item.as_ref().as_bytes());
+        }
+    }
+    h.digest().to_le_bytes()
 }
 
 /// The body of `blob` (blob `row` of `kind`) if its checksum holds; an error otherwise.

@@ -155,6 +155,27 @@ fn stored_list(out: &mut Vec<u8>, list: &str, kind: Kind, row: u32, name: Option
     }
 }
 
+/// The account checksum of `u`, over its lists as the reader reads them back (sorted, no repeats).
+fn account_sum(u: &UserRow<'_>) -> [u8; sums::SUM_LEN] {
+    let set = |list: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (emails, keys, principals) = (set(u.emails), set(u.ssh_keys), set(u.principals));
+    sums::account_sum(
+        u.uid,
+        &sums::AccountFields {
+            name: u.name,
+            flags: [u.active, u.can_login, u.can_sudo],
+            directory_id: u.directory_id,
+            directory_name: u.directory_name,
+            lists: [&emails, &keys, &principals],
+        },
+    )
+}
+
 impl Sink<'_> {
     pub fn user(&mut self, u: &UserRow<'_>) -> Result<()> {
         join_list(&mut self.list, u.group_ids.iter())?;
@@ -177,7 +198,8 @@ impl Sink<'_> {
             u.can_sudo,
             u.directory_id,
             u.directory_name,
-            self.stored
+            self.stored,
+            &account_sum(u)[..]
         ])?;
         for email in u.emails {
             self.put_email.execute(params![u.uid, email])?;
@@ -242,8 +264,8 @@ where
         let mut sink = Sink {
             put_user: tx.prepare(
                 "INSERT INTO users (uid, name, gid, gecos, home, shell, active, can_login, can_sudo,
-                                    directory_id, directory_name, group_ids)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                    directory_id, directory_name, group_ids, account_sum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?,
             put_email: tx
                 .prepare("INSERT OR IGNORE INTO user_emails (uid, email) VALUES (?1, ?2)")?,

@@ -86,7 +86,7 @@ pub struct MappingContext<'a> {
     pub previous: Option<&'a dyn PreviousEntries>,
 }
 
-pub const MAX_NAME_LEN: usize = 32;
+pub use usher_cache::names::MAX_NAME_LEN;
 const MAX_ID_LEN: usize = 256;
 const MAX_PATH_LEN: usize = 1024;
 const MAX_GECOS_LEN: usize = 256;
@@ -94,42 +94,8 @@ const MAX_EMAIL_LEN: usize = 254;
 const MAX_SSH_KEY_LEN: usize = 16 * 1024;
 const MAX_SSH_KEYS: usize = 32;
 
-/// Why `name` may not be a POSIX user or group name, if it may not. Stricter than the issue's
-/// minimum on purpose: ASCII letters, digits, `_`, `.`, `-` only, so a name is also safe in
-/// sudoers, sshd and shell contexts without quoting.
-pub fn invalid_name_reason(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        return Some("empty name");
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Some("name longer than 32 bytes");
-    }
-    if name.starts_with('-') {
-        return Some("name starts with '-'");
-    }
-    if name.starts_with('.') {
-        return Some("name starts with '.'");
-    }
-    if name.bytes().all(|b| b.is_ascii_digit()) {
-        return Some("name is all digits");
-    }
-    if name.bytes().any(|b| b.is_ascii_control()) {
-        return Some("name contains a control character");
-    }
-    if name.bytes().any(|b| b.is_ascii_whitespace()) {
-        return Some("name contains whitespace");
-    }
-    if name.bytes().any(|b| matches!(b, b':' | b',' | b'/')) {
-        return Some("name contains ':', ',' or '/'");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return Some("name contains a character other than letters, digits, '_', '.', '-'");
-    }
-    None
-}
+/// The name rules live with the cache, whose readers check every name they hand out by them too.
+pub use usher_cache::names::invalid_name_reason;
 
 /// FNV-1a, 64 bit: a fixed, documented function so every host derives the same number.
 fn fnv1a64(bytes: &[u8]) -> u64 {

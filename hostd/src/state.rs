@@ -112,32 +112,41 @@ impl State {
 
     /// Writes the state by temp file, fsync and rename, readable by root only.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_error(dir))?;
-        let tmp = dir.join(format!(".state.tmp.{}", std::process::id()));
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Config {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let result = (|| -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)?;
-            File::open(dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(io_error(path))
+        save_private_json(self, path)
     }
+}
+
+/// Writes `value` as JSON to `path` by temp file, fsync and rename, readable by root only, in a
+/// directory only root can enter (the daemon's private state).
+pub(crate) fn save_private_json(value: &impl serde::Serialize, path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error(dir))?;
+    let name = path
+        .file_name()
+        .map_or("state".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Config {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let result = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_error(path))
 }

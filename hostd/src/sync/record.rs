@@ -4,11 +4,10 @@
 //! that identity (any write, chmod, chown or replacement changes its ctime or inode, and user
 //! space cannot set a ctime) — never from the hash the file itself carries.
 
-use crate::{io_error, Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// A file's identity: what cannot change without the file having been written, replaced,
@@ -95,32 +94,6 @@ impl PublishRecord {
 
     /// Writes the record by temp file, fsync and rename, readable by root only.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_error(dir))?;
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::Config {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let tmp = dir.join(format!(".published.tmp.{}", std::process::id()));
-        let result = (|| -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)?;
-            File::open(dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(io_error(path))
+        crate::state::save_private_json(self, path)
     }
 }

@@ -23,8 +23,8 @@ mod writer;
 
 pub use published::Published;
 pub use reader::{
-    Account, Counts, Cursor, GroupEntry, GroupRef, GroupScan, PasswdEntry, PasswdRef, Reader,
-    UserScan,
+    coarse_now, Account, Counts, Cursor, GroupEntry, GroupRef, GroupScan, PasswdEntry, PasswdRef,
+    Reader, UserScan,
 };
 pub use rows::{ContentHasher, GroupRow, UserRow};
 pub use schema::SCHEMA_VERSION;

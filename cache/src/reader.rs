@@ -368,8 +368,9 @@ fn immutable_uri(path: &Path) -> String {
 }
 
 /// The monotonic clock at a few milliseconds' resolution, which is plenty for a recheck interval
-/// and, unlike `Instant::now`, reads a variable rather than the time stamp counter.
-fn coarse_now() -> Duration {
+/// and, unlike `Instant::now`, reads a variable rather than the time stamp counter. The NSS
+/// module times its own rechecks by it too.
+pub fn coarse_now() -> Duration {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

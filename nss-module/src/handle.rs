@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use usher_cache::local::{for_each_local_name, passwd_version, FileKey, LocalError};
-use usher_cache::Reader;
+use usher_cache::{coarse_now, Reader};
 
 /// Where the cache is and how often a warm handle looks at the path for a newer snapshot.
 /// The exported functions use [`Config::system`]; tests inject their own.
@@ -157,20 +157,6 @@ impl LocalClashes<'_> {
     pub fn contains(&self, name: &[u8]) -> bool {
         self.0.split(|&b| b == b'\n').any(|n| n == name)
     }
-}
-
-/// The monotonic clock at a few milliseconds' resolution (a variable read, no system call).
-fn coarse_now() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec to write; on failure it stays zero (rechecks come sooner).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
-    Duration::new(
-        u64::try_from(t.tv_sec).unwrap_or(0),
-        u32::try_from(t.tv_nsec).unwrap_or(0),
-    )
 }
 
 impl Slot {
